@@ -1,0 +1,2274 @@
+"""simplegrad: an eager autograd library for NumPy, in one file.
+
+A ``Tensor`` records the operations applied to it; ``backward()`` walks that graph
+depth-first and differentiates only what leads to a tensor that requires a gradient.
+All numerical work goes through a ``Device``: NumPy by default, CuPy on a GPU, or any
+backend that implements twelve crude primitives and a little plumbing.
+
+    import numpy as np
+    from simplegrad import Tensor
+
+    w = Tensor(np.random.randn(3, 2), requires_grad=True)
+    x = Tensor(np.random.randn(4, 3))
+    loss = (x @ w).tanh().sum()
+    loss.backward()
+    print(w.grad)                        # d loss / d w, shape (3, 2)
+
+    # the same expression in the original simplegrad's chaining style
+    out = Tensor(x).einsum("ij,jk->ik", w).tanh().sum()
+
+The twelve primitives a device must implement (NumPy names and semantics):
+
+    unary elementwise      exp  log
+    reductions             sum  max  argmax             (axis, keepdims)
+    binary, broadcasting   equal  greater_equal  add  mul  pow
+    contraction            einsum
+    views                  as_strided
+
+Sections of this file, each using only the ones above it:
+
+    1. Devices   Device (primitives, plumbing, derived kernels) · NumpyDevice
+    2. Engine    graph node · grad modes · iterative toposort · backprop · grad()
+    3. Ops       one block per differentiable op: forward and backward side by side
+    4. Tensor    construction · properties · backward · operators · composites · creation
+"""
+
+__version__ = "0.1.0"
+
+import functools
+import math
+import operator
+
+import numpy as np
+
+__all__ = [
+    "Device", "NumpyDevice", "Tensor", "tensor", "no_grad", "enable_grad", "set_grad_enabled",
+    "is_grad_enabled", "grad", "einsum", "matmul", "cat", "concatenate", "stack", "where",
+    "maximum", "minimum", "zeros", "ones", "full", "arange", "eye", "randn", "rand",
+    "zeros_like", "ones_like", "full_like", "randn_like", "rand_like", "manual_seed",
+    "float16", "float32", "float64", "int32", "int64", "uint8",
+]
+
+float16, float32, float64 = np.float16, np.float32, np.float64
+int32, int64, uint8 = np.int32, np.int64, np.uint8
+
+
+# ================================================================================================
+# 1. Devices
+# ================================================================================================
+
+def _contiguous_strides(shape):
+    """Element strides of a row-major array of `shape`."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))
+
+
+def _size(shape):
+    return math.prod(shape)
+
+
+class Device:
+    """Where arrays live and how they are computed.
+
+    A device implements the twelve primitives and the plumbing below; every other kernel
+    the library calls is a *derived kernel* whose default here is written with those alone.
+    Subclasses make themselves fast by overriding derived kernels with native calls.
+
+    Device arrays must expose ``.shape`` (a tuple) and ``.dtype`` (a NumPy dtype).
+    Binary primitives also accept Python scalars, which take the array's dtype
+    (NumPy 2's rule), and broadcast their operands as NumPy does.
+    """
+
+    name = "device"
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    def __hash__(self):
+        return hash(type(self))
+
+    def _missing(self, what):
+        raise NotImplementedError(f"{type(self).__name__} does not implement the primitive "
+                                  f"'{what}'; see docs/devices.md")
+
+    # ---- the twelve primitives ----------------------------------------------------------------
+    # unary elementwise
+    def exp(self, x):
+        """e ** x, elementwise."""
+        self._missing("exp")
+
+    def log(self, x):
+        """Natural logarithm, elementwise."""
+        self._missing("log")
+
+    # reductions: axis is None (all) or a tuple of non-negative ints
+    def sum(self, x, axis=None, keepdims=False):
+        """Sum over `axis`."""
+        self._missing("sum")
+
+    def max(self, x, axis=None, keepdims=False):
+        """Maximum over `axis`."""
+        self._missing("max")
+
+    def argmax(self, x, axis=None, keepdims=False):
+        """Index (int64) of the first maximum along one int `axis`, or of the flattened array."""
+        self._missing("argmax")
+
+    # binary, broadcasting
+    def equal(self, x, y):
+        """x == y, elementwise, as a bool array."""
+        self._missing("equal")
+
+    def greater_equal(self, x, y):
+        """x >= y, elementwise, as a bool array."""
+        self._missing("greater_equal")
+
+    def add(self, x, y):
+        """x + y, elementwise."""
+        self._missing("add")
+
+    def mul(self, x, y):
+        """x * y, elementwise."""
+        self._missing("mul")
+
+    def pow(self, x, y):
+        """x ** y, elementwise."""
+        self._missing("pow")
+
+    # contraction
+    def einsum(self, subscripts, *operands):
+        """Explicit einsum 'ab,bc->ac': letters only, none repeated within an operand, equal sizes."""
+        self._missing("einsum")
+
+    # views
+    def as_strided(self, x, shape, strides, offset=0):
+        """View of x's row-major element layout with element `strides`, from element `offset`."""
+        self._missing("as_strided")
+
+    # ---- plumbing -----------------------------------------------------------------------------
+    def array(self, data, dtype=None):
+        """A device array from host data: a NumPy array, Python scalars or lists, or DLPack."""
+        self._missing("array")
+
+    def to_host(self, x):
+        """A NumPy array with the contents of device array x."""
+        self._missing("to_host")
+
+    def full(self, shape, value, dtype):
+        """A new array of `shape` filled with `value`."""
+        self._missing("full")
+
+    def arange(self, n, dtype):
+        """0, 1, ..., n - 1."""
+        self._missing("arange")
+
+    def reshape(self, x, shape):
+        """x's row-major elements in a new shape."""
+        self._missing("reshape")
+
+    def copy(self, x):
+        """A contiguous (row-major) copy of x."""
+        self._missing("copy")
+
+    def astype(self, x, dtype):
+        """x converted to `dtype`."""
+        self._missing("astype")
+
+    # ---- derived kernels: defaults use only the primitives and the plumbing -------------------
+    # elementwise
+    def neg(self, x):
+        return self.mul(x, -1)
+
+    def subtract(self, x, y):
+        return self.add(x, self.neg(y))
+
+    def divide(self, x, y):
+        return self.mul(x, self.pow(y, -1.0))
+
+    def logical_not(self, b):
+        return self.equal(b, False)
+
+    def greater(self, x, y):
+        return self.logical_not(self.greater_equal(y, x))
+
+    def less(self, x, y):
+        return self.logical_not(self.greater_equal(x, y))
+
+    def less_equal(self, x, y):
+        return self.greater_equal(y, x)
+
+    def not_equal(self, x, y):
+        return self.logical_not(self.equal(x, y))
+
+    def sign(self, x):
+        positive = self.astype(self.greater(x, 0), x.dtype)
+        negative = self.astype(self.less(x, 0), x.dtype)
+        return self.subtract(positive, negative)
+
+    def abs(self, x):
+        return self.mul(x, self.sign(x))
+
+    def where(self, cond, x, y):
+        # An exact select from pow alone: x ** 1 == x and x ** 0 == 1 for every x, inf and nan too.
+        dtype = x.dtype if hasattr(x, "dtype") else y.dtype
+        c = self.astype(cond, dtype)
+        return self.mul(self.pow(x, c), self.pow(y, self.subtract(1, c)))
+
+    def maximum(self, x, y):
+        return self.where(self.greater_equal(x, y), x, y)
+
+    def minimum(self, x, y):
+        return self.where(self.greater_equal(y, x), x, y)
+
+    def clip(self, x, lo, hi):
+        if lo is not None:
+            x = self.maximum(x, lo)
+        if hi is not None:
+            x = self.minimum(x, hi)
+        return x
+
+    def tanh(self, x):
+        # tanh x = sign(x) (1 - e^{-2|x|}) / (1 + e^{-2|x|}), finite for any x
+        t = self.exp(self.mul(self.abs(x), -2))
+        return self.mul(self.sign(x), self.divide(self.subtract(1, t), self.add(1, t)))
+
+    def sigmoid(self, x):
+        # 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below, so exp never overflows
+        e = self.exp(self.neg(self.abs(x)))
+        r = self.divide(1, self.add(1, e))
+        return self.where(self.greater_equal(x, 0), r, self.mul(e, r))
+
+    def erf(self, x):
+        # W. J. Cody's rational approximations (Math. Comp. 23, 1969), three intervals of |x|.
+        ax = self.abs(x)
+
+        def poly(coefs, z):
+            acc = coefs[0]
+            for c in coefs[1:]:
+                acc = self.add(self.mul(acc, z), c)
+            return acc
+
+        z = self.mul(ax, ax)
+        small = self.mul(x, self.divide(poly(_ERF_A, z), poly(_ERF_B, z)))
+        mid = self.divide(poly(_ERF_C, ax), poly(_ERF_D, ax))
+        iz = self.divide(1, self.maximum(z, 16.0))  # the clamp keeps unused lanes finite
+        tail = self.mul(self.subtract(_FRAC_1_SQRT_PI, self.mul(iz, self.divide(
+            poly(_ERF_P, iz), poly(_ERF_Q, iz)))), self.divide(1, self.maximum(ax, 4.0)))
+        erfc = self.mul(self.exp(self.neg(z)), self.where(self.greater(ax, 4.0), tail, mid))
+        large = self.mul(self.sign(x), self.subtract(1, erfc))
+        return self.where(self.greater(ax, 0.46875), large, small)
+
+    # reductions
+    def min(self, x, axis=None, keepdims=False):
+        return self.neg(self.max(self.neg(x), axis, keepdims))
+
+    def argmin(self, x, axis=None, keepdims=False):
+        return self.argmax(self.neg(x), axis, keepdims)
+
+    # contraction
+    def matmul(self, x, y):
+        """Batched matrix product of two arrays of at least two dimensions."""
+        batch = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+        x = self.broadcast_to(x, batch + x.shape[-2:])
+        y = self.broadcast_to(y, batch + y.shape[-2:])
+        b = "".join(_LETTERS[:len(batch)])
+        return self.einsum(f"{b}ij,{b}jk->{b}ik", x, y)
+
+    # movement (views or copies; callers never write into the results)
+    def transpose(self, x, axes):
+        strides = _contiguous_strides(x.shape)
+        return self.as_strided(x, tuple(x.shape[a] for a in axes), tuple(strides[a] for a in axes))
+
+    def broadcast_to(self, x, shape):
+        if tuple(x.shape) == tuple(shape):
+            return x
+        lead = len(shape) - len(x.shape)
+        strides = (0,) * lead + tuple(0 if n == 1 else s for n, s in
+                                      zip(x.shape, _contiguous_strides(x.shape)))
+        return self.as_strided(x, tuple(shape), strides)
+
+    def take(self, x, index):
+        """x's row-major elements at the flat integer positions `index` (any shape)."""
+        n = _size(x.shape)
+        onehot = self.equal(self.reshape(index, (-1, 1)), self.reshape(self.arange(n, index.dtype),
+                                                                        (1, n)))
+        flat = self.einsum("mn,n->m", self.astype(onehot, x.dtype), self.reshape(x, (n,)))
+        return self.reshape(flat, index.shape)
+
+    def scatter_add(self, index, values, size):
+        """A flat array of `size` zeros with `values` added at positions `index` (repeats add up)."""
+        onehot = self.equal(self.reshape(index, (-1, 1)), self.reshape(self.arange(size, index.dtype),
+                                                                        (1, size)))
+        flat = self.reshape(values, (_size(values.shape),))
+        return self.einsum("m,mn->n", flat, self.astype(onehot, values.dtype))
+
+    def _index_map(self, shape, key):
+        # Flat source positions of x[key], computed on the host with NumPy's own indexing rules.
+        host_key = tuple(self.to_host(k) if hasattr(k, "shape") else k for k in key)
+        positions = np.arange(_size(shape), dtype=np.int64).reshape(shape)[host_key]
+        return self.array(np.ascontiguousarray(positions))
+
+    def getitem(self, x, key):
+        """x[key] for a tuple of ints, slices, None, Ellipsis and int or bool arrays."""
+        return self.take(x, self._index_map(x.shape, key))
+
+    def getitem_scatter(self, g, shape, key):
+        """Zeros of `shape` with g added at x[key]'s positions: the adjoint of getitem."""
+        index = self._index_map(shape, key)
+        return self.reshape(self.scatter_add(index, g, _size(shape)), shape)
+
+    def as_strided_scatter(self, g, shape, strides, offset, base_shape):
+        """Zeros of `base_shape` with g added where as_strided(shape, strides, offset) reads."""
+        n = _size(base_shape)
+        index = self.as_strided(self.arange(n, np.int64), shape, strides, offset)
+        return self.reshape(self.scatter_add(self.copy(index), g, n), base_shape)
+
+    def pad(self, x, widths, value=0):
+        """x with `widths` ((before, after) per axis, non-negative) of `value` around it."""
+        shape = tuple(n + a + b for n, (a, b) in zip(x.shape, widths))
+        strides = _contiguous_strides(shape)
+        offset = sum(a * s for (a, _), s in zip(widths, strides))
+        inner = x if value == 0 else self.subtract(x, value)
+        out = self.as_strided_scatter(inner, tuple(x.shape), strides, offset, shape)
+        return out if value == 0 else self.add(out, value)
+
+    def concatenate(self, arrays, axis):
+        total = sum(a.shape[axis] for a in arrays)
+        out, start = None, 0
+        for a in arrays:
+            widths = [(0, 0)] * len(a.shape)
+            widths[axis] = (start, total - start - a.shape[axis])
+            part = self.pad(a, widths)
+            out = part if out is None else self.add(out, part)
+            start += a.shape[axis]
+        return out
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_FRAC_1_SQRT_PI = 0.56418958354775628695
+# W. J. Cody's coefficients, highest degree first, each denominator monic.
+_ERF_A = (1.85777706184603153e-1, 3.16112374387056560e00, 1.13864154151050156e02,
+          3.77485237685302021e02, 3.20937758913846947e03)
+_ERF_B = (1.0, 2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+          2.84423683343917062e03)
+_ERF_C = (2.15311535474403846e-8, 5.64188496988670089e-1, 8.88314979438837594e00,
+          6.61191906371416295e01, 2.98635138197400131e02, 8.81952221241769090e02,
+          1.71204761263407058e03, 2.05107837782607147e03, 1.23033935479799725e03)
+_ERF_D = (1.0, 1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+          1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+          3.43936767414372164e03, 1.23033935480374942e03)
+_ERF_P = (1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439e-1,
+          1.25781726111229246e-1, 1.60837851487422766e-2, 6.58749161529837803e-4)
+_ERF_Q = (1.0, 2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
+          6.05183413124413191e-2, 2.33520497626869185e-3)
+
+
+class NumpyDevice(Device):
+    """The default device: NumPy arrays, with every derived kernel a native NumPy call."""
+
+    name = "numpy"
+
+    # primitives
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    equal = staticmethod(np.equal)
+    greater_equal = staticmethod(np.greater_equal)
+    add = staticmethod(np.add)
+    mul = staticmethod(np.multiply)
+    pow = staticmethod(np.power)
+
+    def sum(self, x, axis=None, keepdims=False):
+        return np.sum(x, axis, keepdims=keepdims)
+
+    def max(self, x, axis=None, keepdims=False):
+        return np.max(x, axis, keepdims=keepdims)
+
+    def argmax(self, x, axis=None, keepdims=False):
+        return np.argmax(x, axis, keepdims=keepdims)
+
+    def einsum(self, subscripts, *operands):
+        if len(operands) == 2:
+            return self._einsum2(subscripts, *operands)
+        if len(operands) == 1:
+            return np.einsum(subscripts, operands[0])
+        key = (subscripts,) + tuple(o.shape for o in operands)
+        path = self._paths.get(key)
+        if path is None:
+            path = self._paths[key] = np.einsum_path(subscripts, *operands, optimize="greedy")[0]
+        return np.einsum(subscripts, *operands, optimize=path)
+
+    _paths = {}
+    _plans = {}
+
+    def _einsum2(self, subscripts, x, y):
+        # Two operands become one batched matmul: sum away letters found in one operand only,
+        # move (batch, kept, contracted) letters together, multiply, and put the output in order.
+        key = (subscripts, x.shape, y.shape)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _plan_einsum2(subscripts, x.shape, y.shape)
+        x_sum, x_perm, x_shape, y_sum, y_perm, y_shape, out_shape, out_perm = plan
+        if x_sum:
+            x = x.sum(x_sum)
+        if y_sum:
+            y = y.sum(y_sum)
+        out = np.matmul(x.transpose(x_perm).reshape(x_shape), y.transpose(y_perm).reshape(y_shape))
+        return out.reshape(out_shape).transpose(out_perm)
+
+    def as_strided(self, x, shape, strides, offset=0):
+        flat = np.ascontiguousarray(x).reshape(-1)[offset:]
+        return np.lib.stride_tricks.as_strided(
+            flat, shape, tuple(s * flat.itemsize for s in strides), writeable=False)
+
+    # plumbing
+    def array(self, data, dtype=None):
+        if not isinstance(data, np.ndarray) and hasattr(data, "__dlpack__"):
+            data = np.from_dlpack(data)
+        return np.asarray(data, dtype=dtype)
+
+    def to_host(self, x):
+        return np.asarray(x)
+
+    def full(self, shape, value, dtype):
+        return np.full(shape, value, dtype=dtype)
+
+    def arange(self, n, dtype):
+        return np.arange(n, dtype=dtype)
+
+    def reshape(self, x, shape):
+        return np.reshape(x, shape)
+
+    def copy(self, x):
+        return np.array(x, order="C", copy=True)
+
+    def astype(self, x, dtype):
+        return np.asarray(x).astype(dtype, copy=False)
+
+    # derived kernels, natively
+    neg = staticmethod(np.negative)
+    subtract = staticmethod(np.subtract)
+    divide = staticmethod(np.divide)
+    logical_not = staticmethod(np.logical_not)
+    greater = staticmethod(np.greater)
+    less = staticmethod(np.less)
+    less_equal = staticmethod(np.less_equal)
+    not_equal = staticmethod(np.not_equal)
+    sign = staticmethod(np.sign)
+    abs = staticmethod(np.abs)
+    where = staticmethod(np.where)
+    maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
+    tanh = staticmethod(np.tanh)
+    matmul = staticmethod(np.matmul)
+
+    def clip(self, x, lo, hi):
+        return np.clip(x, lo, hi)
+
+    def sigmoid(self, x):
+        e = np.exp(-np.abs(x))
+        r = 1 / (1 + e)
+        return np.where(x >= 0, r, e * r)
+
+    def min(self, x, axis=None, keepdims=False):
+        return np.min(x, axis, keepdims=keepdims)
+
+    def argmin(self, x, axis=None, keepdims=False):
+        return np.argmin(x, axis, keepdims=keepdims)
+
+    def transpose(self, x, axes):
+        return np.transpose(x, axes)
+
+    def broadcast_to(self, x, shape):
+        return np.broadcast_to(x, shape)
+
+    def take(self, x, index):
+        return np.take(x, index)
+
+    def scatter_add(self, index, values, size):
+        out = np.bincount(index.reshape(-1), np.ravel(values), minlength=size)
+        return out.astype(values.dtype, copy=False)
+
+    def getitem(self, x, key):
+        return x[key]
+
+    def getitem_scatter(self, g, shape, key):
+        out = np.zeros(shape, dtype=g.dtype)
+        if any(isinstance(k, np.ndarray) for k in key):
+            np.add.at(out, key, g)  # advanced indices may repeat: accumulate
+        else:
+            out[key] = g            # a basic index reads every element at most once
+        return out
+
+    def as_strided_scatter(self, g, shape, strides, offset, base_shape):
+        n = _size(base_shape)
+        index = self.as_strided(np.arange(n), shape, strides, offset)
+        return self.scatter_add(index, g, n).reshape(base_shape)
+
+    def pad(self, x, widths, value=0):
+        return np.pad(x, widths, constant_values=value)
+
+    def concatenate(self, arrays, axis):
+        return np.concatenate(arrays, axis)
+
+
+def _plan_einsum2(subscripts, x_shape, y_shape):
+    """How NumpyDevice turns a two-operand einsum into transposes, reshapes and one matmul."""
+    inputs, out = subscripts.split("->")
+    a, b = inputs.split(",")
+    x_sum = tuple(i for i, c in enumerate(a) if c not in b and c not in out)
+    y_sum = tuple(i for i, c in enumerate(b) if c not in a and c not in out)
+    a = "".join(c for c in a if c in b or c in out)
+    b = "".join(c for c in b if c in a or c in out)
+    size = dict(zip(a, [n for i, n in enumerate(x_shape) if i not in x_sum]))
+    size.update(zip(b, [n for i, n in enumerate(y_shape) if i not in y_sum]))
+    batch = [c for c in out if c in a and c in b]
+    left = [c for c in out if c in a and c not in b]
+    right = [c for c in out if c in b and c not in a]
+    contracted = [c for c in a if c in b and c not in out]
+
+    def numel(letters):
+        return _size(size[c] for c in letters)
+
+    nb, nl, nr, nc = numel(batch), numel(left), numel(right), numel(contracted)
+    x_perm = tuple(a.index(c) for c in batch + left + contracted)
+    y_perm = tuple(b.index(c) for c in batch + contracted + right)
+    order = batch + left + right
+    out_perm = tuple(order.index(c) for c in out)
+    out_shape = tuple(size[c] for c in order)
+    return x_sum, x_perm, (nb, nl, nc), y_sum, y_perm, (nb, nc, nr), out_shape, out_perm
+
+
+# ================================================================================================
+# 2. Engine
+# ================================================================================================
+
+class _Node:
+    """How a tensor was made: the op's name, its input tensors, and its backward rule.
+
+    ``backward(g, out, need)`` gets the gradient g of the output `out` and returns one
+    gradient (or None) per input, computing only those where ``need[i]`` is true.
+    """
+
+    __slots__ = ("name", "inputs", "backward")
+
+    def __init__(self, name, inputs, backward):
+        self.name, self.inputs, self.backward = name, inputs, backward
+
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    """Whether operations are being recorded for differentiation."""
+    return _grad_enabled
+
+
+class set_grad_enabled:
+    """Turn recording on or off: as a call, a context manager (restoring on exit) or a decorator."""
+
+    def __init__(self, mode=True):
+        global _grad_enabled
+        self._prev, self._mode = _grad_enabled, bool(mode)
+        _grad_enabled = self._mode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+
+    def __call__(self, fn):
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            global _grad_enabled
+            prev, _grad_enabled = _grad_enabled, mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _grad_enabled = prev
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """Context manager and decorator that turns recording off."""
+
+    _default = False
+
+    def __init__(self):
+        self._mode = self._default
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev, _grad_enabled = _grad_enabled, self._mode
+        return self
+
+
+class enable_grad(no_grad):
+    """Context manager and decorator that turns recording on (inside a no_grad block)."""
+
+    _default = True
+
+
+def _record(name, data, inputs, backward):
+    """Wrap an op's forward result; keep its node when recording and an input requires grad."""
+    out = _wrap(data, inputs[0]._device)
+    if _grad_enabled:
+        for x in inputs:
+            if x._rg:
+                out._rg = True
+                out._node = _Node(name, inputs, backward)
+                break
+    return out
+
+
+def _toposort(roots):
+    """Tensors that require grad reachable from `roots`, each after all of its inputs.
+
+    Depth-first with an explicit stack, so the depth of a graph never meets Python's
+    recursion limit, and each tensor is visited once however many paths lead to it.
+    """
+    order, seen = [], set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(_inputs_of(root)))]
+        while stack:
+            t, inputs = stack[-1]
+            for x in inputs:
+                if x._rg and id(x) not in seen:
+                    seen.add(id(x))
+                    stack.append((x, iter(_inputs_of(x))))
+                    break
+            else:
+                stack.pop()
+                order.append(t)
+    return order
+
+
+def _inputs_of(t):
+    node = t._node
+    if node is None:
+        return ()
+    if node.backward is None:
+        raise RuntimeError(
+            f"backward: the graph through '{node.name}' (output shape {t.shape}) was freed by an "
+            "earlier backward(); pass retain_graph=True to the first call to backward twice")
+    return node.inputs
+
+
+def _unbroadcast(g, shape):
+    """Sum g down to `shape`, undoing NumPy broadcasting (the one place it is undone)."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if axes:
+        g = g.sum(axes, keepdims=True)
+    return g.reshape(shape) if g.shape != shape else g
+
+
+def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=False):
+    """Push gradients from `roots` to every tensor that needs one.
+
+    Without `targets` (backward()), leaves that require grad and tensors that called
+    retain_grad() accumulate into ``.grad``. With `targets` (grad()), nothing is stored:
+    the gradients of the targets are returned, and only paths that reach them are walked.
+    """
+    order = _toposort(roots)
+    if targets is None:
+        relevant = None
+    else:
+        relevant = {id(t) for t in targets}
+        for t in order:
+            if t._node is not None and any(id(x) in relevant for x in t._node.inputs):
+                relevant.add(id(t))
+    grads = {}
+    for r, g in zip(roots, root_grads):
+        grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+    target_ids = () if targets is None else {id(t) for t in targets}
+    found = {}
+    with set_grad_enabled(create_graph):
+        for t in reversed(order):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._hooks:
+                for hook in t._hooks.values():
+                    new = hook(g)
+                    if new is not None:
+                        g = new
+            node = t._node
+            if targets is not None:
+                if id(t) in target_ids:
+                    found[id(t)] = g
+            elif node is None or t._retain:
+                if t.grad is None:  # a tensor of its own, so two .grad never are one object
+                    t.grad = g if create_graph else _wrap(g.data, g._device)
+                else:
+                    t.grad = t.grad + g
+            if node is None:
+                continue
+            inputs = node.inputs
+            if relevant is None:
+                need = tuple(x._rg for x in inputs)
+            else:
+                need = tuple(id(x) in relevant for x in inputs)
+            if True in need:
+                for x, gx, needed in zip(inputs, node.backward(g, t, need), need):
+                    if gx is None or not needed:
+                        continue
+                    if gx.shape != x.shape:
+                        gx = _unbroadcast(gx, x.shape)
+                    key = id(x)
+                    grads[key] = grads[key] + gx if key in grads else gx
+            if not retain_graph:
+                node.backward, node.inputs = None, ()
+    return found
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of `outputs` with respect to `inputs`, returned rather than stored in .grad."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for x in inputs:
+        if not x._rg:
+            raise RuntimeError(f"grad: an input of shape {x.shape} does not require grad")
+    root_grads = [_root_grad("grad", out, g) for out, g in zip(outputs, grad_outputs)]
+    retain = create_graph if retain_graph is None else retain_graph
+    found = _backprop(outputs, root_grads, inputs, retain, create_graph)
+    result = []
+    for x in inputs:
+        g = found.get(id(x))
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: an input of shape {x.shape} was not used to compute the "
+                               "outputs; pass allow_unused=True to get None for it")
+        result.append(g)
+    return tuple(result)
+
+
+def _root_grad(op, out, g):
+    if not out._rg:
+        raise RuntimeError(f"{op}: the output of shape {out.shape} does not require grad and has "
+                           "no graph; did you call requires_grad_() on the inputs?")
+    if g is None:
+        if out.numel() != 1:
+            raise RuntimeError(f"{op}: a gradient is implicitly created only for a one-element "
+                               f"output, but this one has shape {out.shape}; pass a gradient")
+        return _wrap(out._device.full(out.shape, 1, out.dtype), out._device)
+    g = g if isinstance(g, Tensor) else Tensor(g, dtype=out.dtype)
+    if g.shape != out.shape:
+        raise RuntimeError(f"{op}: the gradient has shape {g.shape} but the output has shape "
+                           f"{out.shape}")
+    return g if g.dtype == out.dtype else g.astype(out.dtype)
+
+
+# ================================================================================================
+# 3. Ops
+# ================================================================================================
+# Each op computes its forward with device calls and returns the result through _record,
+# together with a rule backward(g, out, need) written with Tensor operations, so that with
+# create_graph=True the backward pass is recorded too. `need[i]` says whether input i wants a
+# gradient; broadcasting is undone by the engine, never here. The order follows the device:
+# unary, reductions, binary, contraction, views, then derived ops.
+
+# ---- unary elementwise -------------------------------------------------------------------------
+
+def _exp(x):
+    # d/dx e^x = e^x
+    def backward(g, out, need):
+        return (g * out,)
+    return _record("exp", x._device.exp(x.data), (x,), backward)
+
+
+def _log(x):
+    # d/dx log x = 1/x
+    def backward(g, out, need):
+        return (g / x,)
+    return _record("log", x._device.log(x.data), (x,), backward)
+
+
+# ---- reductions ----------------------------------------------------------------------------------
+
+def _kept_shape(shape, axes):
+    return tuple(1 if axes is None or i in axes else n for i, n in enumerate(shape))
+
+
+def _sum(x, axes, keepdims):
+    # every element gets the gradient of the sum it went into
+    def backward(g, out, need):
+        return (g.reshape(_kept_shape(x.shape, axes)).expand(x.shape),)
+    return _record("sum", x._device.sum(x.data, axes, keepdims), (x,), backward)
+
+
+def _amax(x, axes, keepdims):
+    d = x._device
+
+    # the gradient goes to the maximal elements, split evenly among ties (as torch.amax)
+    def backward(g, out, need):
+        shape = _kept_shape(x.shape, axes)
+        hit = d.astype(d.equal(x.data, d.reshape(out.data, shape)), x.dtype)
+        share = _wrap(d.divide(hit, d.sum(hit, axes, True)), d)
+        return (g.reshape(shape) * share,)
+    return _record("amax", d.max(x.data, axes, keepdims), (x,), backward)
+
+
+# ---- binary, broadcasting ------------------------------------------------------------------------
+
+def _add(x, y):
+    # d(x + y) = dx + dy
+    def backward(g, out, need):
+        return g, g
+    return _record("add", x._device.add(x.data, y.data), (x, y), backward)
+
+
+def _mul(x, y):
+    # d(x y) = y dx + x dy
+    def backward(g, out, need):
+        return (g * y if need[0] else None), (g * x if need[1] else None)
+    return _record("mul", x._device.mul(x.data, y.data), (x, y), backward)
+
+
+def _pow(x, y):
+    def backward(g, out, need):
+        gx = gy = None
+        if need[0]:
+            # d/dx x^y = y x^(y-1), and 0 where y == 0 (as PyTorch)
+            if y.ndim == 0 and not y._rg:
+                c = y.item()
+                gx = g * (c * x ** (c - 1)) if c != 0 else g * 0
+            else:
+                gx = g * where(y == 0, 0.0, y * x ** (y - 1))
+        if need[1]:
+            # d/dy x^y = x^y log x, and 0 where x == 0 and y >= 0 (as PyTorch)
+            gy = g * where((x == 0) & (y >= 0), 0.0, out * x.log())
+        return gx, gy
+    return _record("pow", x._device.pow(x.data, y.data), (x, y), backward)
+
+
+# ---- contraction -------------------------------------------------------------------------------
+
+def _einsum(subscripts, operands):
+    """Einsum in the device's explicit form: no ellipsis, no letter twice in one operand."""
+    inputs, output = subscripts.split("->")
+    subs = inputs.split(",")
+
+    # d/dA of einsum(A, B, ... -> out) is einsum(g, B, ... -> A's letters); letters that A
+    # alone has were summed away, so the gradient is broadcast back over them
+    def backward(g, out, need):
+        grads = []
+        for k, sub in enumerate(subs):
+            if not need[k]:
+                grads.append(None)
+                continue
+            others = [s for j, s in enumerate(subs) if j != k]
+            kept = "".join(c for c in sub if c in output or any(c in s for s in others))
+            if not others and kept == output:
+                gk = g
+            else:
+                gk = _einsum(",".join([output] + others) + "->" + kept,
+                             [g] + [o for j, o in enumerate(operands) if j != k])
+            if kept != sub:
+                x = operands[k]
+                gk = gk.reshape(tuple(n if c in kept else 1 for c, n in zip(sub, x.shape)))
+                gk = gk.expand(x.shape)
+            grads.append(gk)
+        return grads
+    data = operands[0]._device.einsum(subscripts, *(o.data for o in operands))
+    return _record("einsum", data, tuple(operands), backward)
+
+
+def _matmul(x, y):
+    # d(x @ y) = dx @ y + x @ dy, batch dimensions summed by the engine
+    def backward(g, out, need):
+        return (g @ y.mT if need[0] else None), (x.mT @ g if need[1] else None)
+    return _record("matmul", x._device.matmul(x.data, y.data), (x, y), backward)
+
+
+# ---- views ---------------------------------------------------------------------------------------
+
+def _as_strided(x, shape, strides, offset):
+    # each element of x gets the sum of the gradients of every view position that read it
+    def backward(g, out, need):
+        return (_as_strided_scatter(g, shape, strides, offset, x.shape),)
+    data = x._device.as_strided(x.data, shape, strides, offset)
+    return _record("as_strided", data, (x,), backward)
+
+
+def _as_strided_scatter(g, shape, strides, offset, base_shape):
+    # the adjoint of as_strided, so its own gradient is as_strided again
+    def backward(gg, out, need):
+        return (_as_strided(gg, shape, strides, offset),)
+    data = g._device.as_strided_scatter(g.data, shape, strides, offset, base_shape)
+    return _record("as_strided_scatter", data, (g,), backward)
+
+
+# ---- derived ops: one device kernel each, for speed or stability ------------------------------
+
+def _tanh(x):
+    # d/dx tanh x = 1 - tanh^2 x
+    def backward(g, out, need):
+        return (g * (1 - out * out),)
+    return _record("tanh", x._device.tanh(x.data), (x,), backward)
+
+
+def _sigmoid(x):
+    # d/dx s(x) = s(x) (1 - s(x))
+    def backward(g, out, need):
+        return (g * (out * (1 - out)),)
+    return _record("sigmoid", x._device.sigmoid(x.data), (x,), backward)
+
+
+def _erf(x):
+    # d/dx erf x = 2/sqrt(pi) e^{-x^2}
+    def backward(g, out, need):
+        return (g * ((-(x * x)).exp() * (2 / math.sqrt(math.pi))),)
+    return _record("erf", x._device.erf(x.data), (x,), backward)
+
+
+def _maximum(x, y):
+    d = x._device
+
+    # the larger input gets the gradient; ties split it evenly (as torch.maximum)
+    def backward(g, out, need):
+        w = d.add(d.astype(d.greater(x.data, y.data), g.dtype),
+                  d.mul(d.astype(d.equal(x.data, y.data), g.dtype), 0.5))
+        w = _wrap(w, d)
+        return (g * w if need[0] else None), (g * (1 - w) if need[1] else None)
+    return _record("maximum", d.maximum(x.data, y.data), (x, y), backward)
+
+
+def _where(cond, x, y):
+    # the gradient follows the branch that was taken; cond is a bool device array
+    def backward(g, out, need):
+        zero = _wrap(g._device.full((), 0, g.dtype), g._device)
+        return (_where(cond, g, zero) if need[0] else None,
+                _where(cond, zero, g) if need[1] else None)
+    return _record("where", x._device.where(cond, x.data, y.data), (x, y), backward)
+
+
+def _clamp(x, lo, hi):
+    d = x._device
+
+    # the gradient passes where lo <= x <= hi, bounds included (as torch.clamp)
+    def backward(g, out, need):
+        inside = d.full(x.shape, 1, g.dtype)
+        if lo is not None:
+            inside = d.mul(inside, d.astype(d.greater_equal(x.data, lo), g.dtype))
+        if hi is not None:
+            inside = d.mul(inside, d.astype(d.less_equal(x.data, hi), g.dtype))
+        return (g * _wrap(inside, d),)
+    return _record("clamp", d.clip(x.data, lo, hi), (x,), backward)
+
+
+def _astype(x, dtype):
+    def backward(g, out, need):
+        return (g.astype(x.dtype),)
+    return _record("astype", x._device.astype(x.data, dtype), (x,), backward)
+
+
+# ---- movement ------------------------------------------------------------------------------------
+
+def _reshape(x, shape):
+    def backward(g, out, need):
+        return (g.reshape(x.shape),)
+    return _record("reshape", x._device.reshape(x.data, shape), (x,), backward)
+
+
+def _expand(x, shape):
+    # the gradient of a broadcast is a sum over the broadcast dimensions
+    def backward(g, out, need):
+        return (_unbroadcast(g, x.shape),)
+    return _record("expand", x._device.broadcast_to(x.data, shape), (x,), backward)
+
+
+def _permute(x, axes):
+    def backward(g, out, need):
+        return (g.permute(tuple(np.argsort(axes))),)
+    return _record("permute", x._device.transpose(x.data, axes), (x,), backward)
+
+
+def _getitem(x, key):
+    # each element of x gets the gradients of every position that read it (repeats add up)
+    def backward(g, out, need):
+        return (_getitem_scatter(g, x.shape, key),)
+    return _record("getitem", x._device.getitem(x.data, key), (x,), backward)
+
+
+def _getitem_scatter(g, shape, key):
+    # the adjoint of getitem, so its own gradient is getitem again
+    def backward(gg, out, need):
+        return (_getitem(gg, key),)
+    return _record("getitem_scatter", g._device.getitem_scatter(g.data, shape, key), (g,),
+                   backward)
+
+
+def _pad(x, widths, value):
+    # the gradient of a padded tensor is its interior
+    def backward(g, out, need):
+        return (g[tuple(slice(a, a + n) for (a, _), n in zip(widths, x.shape))],)
+    return _record("pad", x._device.pad(x.data, widths, value), (x,), backward)
+
+
+def _cat(tensors, axis):
+    # each input gets its own slice of the gradient
+    def backward(g, out, need):
+        grads, start = [], 0
+        for t, needed in zip(tensors, need):
+            n = t.shape[axis]
+            key = (slice(None),) * axis + (slice(start, start + n),)
+            grads.append(g[key] if needed else None)
+            start += n
+        return grads
+    data = tensors[0]._device.concatenate([t.data for t in tensors], axis)
+    return _record("cat", data, tuple(tensors), backward)
+
+
+# ================================================================================================
+# 4. Tensor
+# ================================================================================================
+
+class _TensorMeta(type):
+    """Makes ``Tensor.device`` the default device (settable) while ``t.device`` is t's own."""
+
+    @property
+    def device(cls):
+        return cls._default_device
+
+    @device.setter
+    def device(cls, device):
+        if not isinstance(device, Device):
+            raise TypeError(f"Tensor.device must be a Device, not {type(device).__name__}")
+        cls._default_device = device
+
+
+def _wrap(data, device):
+    """A tensor around a device array, with no graph (the fast internal constructor)."""
+    t = _new_tensor(Tensor)
+    t.data, t.grad, t._rg, t._node, t._device, t._retain, t._hooks = (
+        data, None, False, None, device, False, None)
+    return t
+
+
+def _is_float(dtype):
+    return dtype.kind in "fc"
+
+
+def _host_array(data, dtype):
+    """Python scalars and (nested) lists: floats become float32, ints int64 (DESIGN)."""
+    arr = np.asarray(data, dtype=dtype)
+    if dtype is None and arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    return arr
+
+
+class Tensor(metaclass=_TensorMeta):
+    """An array that records the operations applied to it, for reverse-mode differentiation.
+
+    ``Tensor(data)`` keeps a NumPy array's dtype and memory (no copy); Python floats and
+    lists of floats become float32, ints int64. ``requires_grad`` defaults to False.
+    """
+
+    __slots__ = ("data", "grad", "_rg", "_node", "_device", "_retain", "_hooks", "__weakref__")
+    _default_device = NumpyDevice()
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+        device = Tensor._default_device if device is None else device
+        dtype = None if dtype is None else np.dtype(dtype)
+        if isinstance(data, Tensor):
+            if data._device != device:
+                raise RuntimeError(f"Tensor: the data is on {data._device}, not {device}")
+            array = data.data if dtype is None else device.astype(data.data, dtype)
+        elif isinstance(data, (np.ndarray, np.generic)) or hasattr(data, "__dlpack__"):
+            try:
+                array = device.array(data, dtype)
+            except (RuntimeError, BufferError, TypeError) as e:
+                raise TypeError(f"Tensor: cannot take a {type(data).__name__} on {device}: {e} "
+                                "(a torch tensor that requires grad needs .detach() first)") from e
+        else:
+            array = device.array(_host_array(data, dtype))
+        self.data, self.grad, self._node, self._device = array, None, None, device
+        self._rg, self._retain, self._hooks = False, False, None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---- properties -------------------------------------------------------------------------
+    @property
+    def device(self):
+        """The Device this tensor's array lives on."""
+        return self._device
+
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self):
+        return len(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def requires_grad(self):
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        self.requires_grad_(flag)
+
+    @property
+    def is_leaf(self):
+        """True for tensors not made by a recorded op (inputs, parameters, detached tensors)."""
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        """The name of the op that made this tensor, or None for a leaf."""
+        return None if self._node is None else self._node.name
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self):
+        return _size(self.data.shape)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def numpy(self):
+        """The data as a NumPy array (shares memory on the NumPy device)."""
+        return self._device.to_host(self.data)
+
+    def item(self):
+        if self.numel() != 1:
+            raise ValueError(f"item: only one-element tensors convert to a Python number, "
+                             f"this one has shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def __dlpack__(self, *args, **kwargs):
+        data = self.data
+        if not hasattr(data, "__dlpack__"):  # a NumPy scalar from a 0-d result
+            data = self._device.array(data)
+        return data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return np.asarray(self.data).__dlpack_device__() if not hasattr(
+            self.data, "__dlpack_device__") else self.data.__dlpack_device__()
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extras = []
+        if self.dtype not in (np.float32, np.int64, np.bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.name}>")
+        elif self._rg:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    __hash__ = object.__hash__
+
+    # ---- autograd ---------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        """Mark this leaf as needing a gradient (in place); returns self."""
+        if requires_grad and not _is_float(self.dtype):
+            raise RuntimeError(f"requires_grad: only floating-point tensors can require "
+                               f"gradients, this one is {self.dtype} of shape {self.shape}")
+        if not requires_grad and self._node is not None:
+            raise RuntimeError("requires_grad: a tensor made by an op cannot stop requiring grad;"
+                               " use detach()")
+        self._rg = bool(requires_grad)
+        return self
+
+    def backward(self, gradient=None, retain_graph=False, create_graph=False):
+        """Accumulate d(self)/d(leaf) into the .grad of every leaf that requires grad."""
+        _backprop([self], [_root_grad("backward", self, gradient)], None,
+                  retain_graph or create_graph, create_graph)
+
+    def retain_grad(self):
+        """Keep .grad on this non-leaf tensor too."""
+        if not self._rg:
+            raise RuntimeError(f"retain_grad: a tensor of shape {self.shape} that does not "
+                               "require grad has no gradient to keep")
+        self._retain = True
+
+    @property
+    def retains_grad(self):
+        return self._retain
+
+    def register_hook(self, hook):
+        """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self._rg:
+            raise RuntimeError(f"register_hook: a tensor of shape {self.shape} that does not "
+                               "require grad gets no gradient")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = _HookHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return _wrap(self.data, self._device)
+
+    def detach_(self):
+        self._node, self._rg = None, False
+        return self
+
+    def zero_(self):
+        """Fill with zeros in place (as optimizers update parameters)."""
+        self.data[...] = 0
+        return self
+
+    # ---- casting ----------------------------------------------------------------------------
+    def astype(self, dtype):
+        dtype = np.dtype(dtype)
+        return self if dtype == self.dtype else _astype(self, dtype)
+
+    def type(self, dtype):
+        return self.astype(dtype)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def double(self):
+        return self.astype(np.float64)
+
+    def half(self):
+        return self.astype(np.float16)
+
+    def long(self):
+        return self.astype(np.int64)
+
+    def int(self):
+        return self.astype(np.int32)
+
+    def bool(self):
+        return self.astype(np.bool_)
+
+    def clone(self):
+        """A copy with its own memory, connected to the graph."""
+        return self * 1 if self._rg else _wrap(self._device.copy(self.data), self._device)
+
+    def contiguous(self):
+        return self
+
+    # ---- arithmetic -------------------------------------------------------------------------
+    def __add__(self, other):
+        return _add(*_operands("add", self, other))
+
+    def __radd__(self, other):
+        return _add(*_operands("add", self, other, reverse=True))
+
+    def __sub__(self, other):
+        # x - y = x + (-y)
+        x, y = _operands("sub", self, other)
+        return _add(x, -y)
+
+    def __rsub__(self, other):
+        x, y = _operands("sub", self, other, reverse=True)
+        return _add(x, -y)
+
+    def __mul__(self, other):
+        return _mul(*_operands("mul", self, other))
+
+    def __rmul__(self, other):
+        return _mul(*_operands("mul", self, other, reverse=True))
+
+    def __truediv__(self, other):
+        # x / y = x * y^-1; a scalar y becomes one multiplication by 1/y
+        if isinstance(other, (int, float)) and not isinstance(other, bool) and _is_float(self.dtype):
+            return _mul(self, _lift(1 / other, self))
+        x, y = _operands("div", _floating(self), other)
+        return _mul(x, _pow(_floating(y), _lift(-1.0, y)))
+
+    def __rtruediv__(self, other):
+        x, y = _operands("div", _floating(self), other, reverse=True)
+        return _mul(x, _pow(_floating(y), _lift(-1.0, y)))
+
+    def __pow__(self, other):
+        return _pow(*_operands("pow", self, other))
+
+    def __rpow__(self, other):
+        return _pow(*_operands("pow", self, other, reverse=True))
+
+    def __neg__(self):
+        return _mul(self, _lift(-1, self))
+
+    def __pos__(self):
+        return self
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(other, self)
+
+    def add(self, other):
+        return self + other
+
+    def sub(self, other):
+        return self - other
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, other):
+        return self ** other
+
+    def neg(self):
+        return -self
+
+    def matmul(self, other):
+        return matmul(self, other)
+
+    def dot(self, other):
+        """Inner product of two 1-D tensors."""
+        if self.ndim != 1 or _tensor(other).ndim != 1:
+            raise RuntimeError(f"dot: needs two 1-D tensors, got shapes {self.shape} and "
+                               f"{_tensor(other).shape}")
+        return matmul(self, other)
+
+    def einsum(self, subscripts, *others):
+        """einsum(subscripts, self, *others): the original simplegrad's chaining form."""
+        return einsum(subscripts, self, *others)
+
+    # ---- comparisons (no gradient) ----------------------------------------------------------
+    def _compare(self, other, kernel):
+        x, y = _operands("compare", self, other)
+        return _wrap(kernel(x._device)(x.data, y.data), x._device)
+
+    def __eq__(self, other):
+        return self._compare(other, lambda d: d.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, lambda d: d.not_equal)
+
+    def __lt__(self, other):
+        return self._compare(other, lambda d: d.less)
+
+    def __le__(self, other):
+        return self._compare(other, lambda d: d.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, lambda d: d.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, lambda d: d.greater_equal)
+
+    def __and__(self, other):
+        return self.astype(np.bool_) * _tensor(other, self).astype(np.bool_)
+
+    def __or__(self, other):
+        return ~(~self & ~_tensor(other, self).astype(np.bool_))
+
+    def __invert__(self):
+        return _wrap(self._device.logical_not(self.data), self._device)
+
+    def eq(self, other):
+        return self == other
+
+    def ne(self, other):
+        return self != other
+
+    def lt(self, other):
+        return self < other
+
+    def le(self, other):
+        return self <= other
+
+    def gt(self, other):
+        return self > other
+
+    def ge(self, other):
+        return self >= other
+
+    def isinf(self):
+        return self.abs() == math.inf
+
+    def isnan(self):
+        return self != self
+
+    # ---- elementwise ------------------------------------------------------------------------
+    def exp(self):
+        return _exp(_floating(self))
+
+    def log(self):
+        return _log(_floating(self))
+
+    def sqrt(self):
+        return _floating(self) ** 0.5
+
+    def rsqrt(self):
+        return _floating(self) ** -0.5
+
+    def square(self):
+        return self * self
+
+    def reciprocal(self):
+        return 1 / self
+
+    def abs(self):
+        # |x| = x sign(x): gradient sign(x), which is 0 at 0 (as PyTorch)
+        return self * self.sign()
+
+    def sign(self):
+        return _wrap(self._device.sign(self.data), self._device)
+
+    def clamp(self, min=None, max=None):
+        """Limit to [min, max]; bounds may be numbers or tensors."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self if min is None else maximum(self, min)
+            return out if max is None else minimum(out, max)
+        return _clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return maximum(self, other)
+
+    def minimum(self, other):
+        return minimum(self, other)
+
+    def relu(self):
+        # max(x, 0), with gradient 0 at 0 (as PyTorch)
+        return _where(self._device.greater(self.data, 0), self, _lift(0, self))
+
+    def leaky_relu(self, negative_slope=0.01):
+        return _where(self._device.greater(self.data, 0), self, self * negative_slope)
+
+    def sigmoid(self):
+        return _sigmoid(_floating(self))
+
+    def tanh(self):
+        return _tanh(_floating(self))
+
+    def erf(self):
+        return _erf(_floating(self))
+
+    def gelu(self, approximate="none"):
+        """x Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')."""
+        if approximate == "tanh":
+            inner = (self + 0.044715 * self ** 3) * math.sqrt(2 / math.pi)
+            return 0.5 * self * (1 + inner.tanh())
+        if approximate != "none":
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
+        return 0.5 * self * (1 + (self * (1 / math.sqrt(2))).erf())
+
+    def softplus(self, beta=1.0, threshold=20.0):
+        """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
+        z = self * beta
+        # softplus z = max(z, 0) + log(1 + e^-|z|); -|z| is written so its slope at 0 is 1
+        negabs = _where(self._device.greater(z.data, 0), -z, z)
+        soft = (z.relu() + (negabs.exp() + 1).log()) / beta
+        return _where(self._device.greater(z.data, threshold), self, soft)
+
+    # ---- reductions -------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axes, keep = _reduction_args("sum", self, axis, dim, keepdims, keepdim)
+        return _sum(self, axes, keep)
+
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axes, keep = _reduction_args("mean", self, axis, dim, keepdims, keepdim)
+        count = _size(_reduced(self.shape, axes))
+        return _sum(_floating(self), axes, keep) * (1.0 / max(count, 1))
+
+    def var(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
+            unbiased=None, ddof=None):
+        """Variance with Bessel's correction by default (PyTorch's `correction=1`)."""
+        axes, keep = _reduction_args("var", self, axis, dim, keepdims, keepdim)
+        if unbiased is not None:
+            correction = int(unbiased)
+        if ddof is not None:
+            correction = ddof
+        x = _floating(self)
+        centered = x - x.mean(axes, keepdims=True)
+        count = _size(_reduced(self.shape, axes))
+        return (centered * centered).sum(axes, keepdims=keep) / max(count - correction, 0)
+
+    def std(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
+            unbiased=None, ddof=None):
+        return self.var(axis, correction, keepdims, dim=dim, keepdim=keepdim, unbiased=unbiased,
+                        ddof=ddof).sqrt()
+
+    def amax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Maximum over dims; ties share the gradient evenly."""
+        axes, keep = _reduction_args("amax", self, axis, dim, keepdims, keepdim)
+        return _amax(self, axes, keep)
+
+    def amin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return -(-self).amax(axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """max() over everything (ties share the gradient), max(dim) -> (values, indices)
+        with the gradient going to that index, or max(other) -> maximum(self, other)."""
+        if isinstance(axis, Tensor):
+            return maximum(self, axis)
+        return self._max_or_min(axis, keepdims, dim, keepdim, self.amax, self.argmax)
+
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """min() over everything, min(dim) -> (values, indices), or minimum(self, other)."""
+        if isinstance(axis, Tensor):
+            return minimum(self, axis)
+        return self._max_or_min(axis, keepdims, dim, keepdim, self.amin, self.argmin)
+
+    def _max_or_min(self, axis, keepdims, dim, keepdim, reduce, arg):
+        axis = dim if axis is None else axis
+        keep = keepdims if keepdim is None else keepdim
+        if axis is None:
+            return reduce()
+        if not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"max/min: dim must be an int, not {axis!r}; use amax/amin for "
+                            "several dims")
+        index = arg(axis, keepdims=True)
+        values = self.take_along_dim(index, axis)
+        if not keep:
+            values, index = values.squeeze(axis), index.squeeze(axis)
+        return _MaxResult(values, index)
+
+    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return self._arg("argmax", axis, keepdims, dim, keepdim)
+
+    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return self._arg("argmin", axis, keepdims, dim, keepdim)
+
+    def _arg(self, name, axis, keepdims, dim, keepdim):
+        axes, keep = _reduction_args(name, self, axis, dim, keepdims, keepdim)
+        d = self._device
+        kernel = d.argmax if name == "argmax" else d.argmin
+        if axes is None:
+            out = kernel(self.data)
+            if keep:
+                out = d.reshape(out, (1,) * self.ndim)
+        elif len(axes) != 1:
+            raise ValueError(f"{name}: needs a single dim, got {axis if dim is None else dim}")
+        else:
+            out = kernel(self.data, axes[0], keep)
+        return _wrap(d.astype(out, np.int64), d)
+
+    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """log(sum(exp(x))) computed without overflow."""
+        axes, keep = _reduction_args("logsumexp", self, axis, dim, keepdims, keepdim)
+        x = _floating(self)
+        d = x._device
+        m = d.max(x.data, axes, True)
+        m = _wrap(d.where(d.equal(d.abs(m), math.inf), 0, m), d)  # all -inf stays -inf
+        out = (x - m).exp().sum(axes, keepdims=True).log() + m
+        return out if keep else out.reshape(_reduced(self.shape, axes))
+
+    def softmax(self, axis=-1, *, dim=None):
+        """exp(x) / sum(exp(x)) along one dim (the last by default)."""
+        axes, _ = _reduction_args("softmax", self, axis, dim, False, None)
+        x = _floating(self)
+        e = (x - _wrap(x._device.max(x.data, axes, True), x._device)).exp()
+        return e / e.sum(axes, keepdims=True)
+
+    def log_softmax(self, axis=-1, *, dim=None):
+        """x - logsumexp(x) along one dim (the last by default)."""
+        axes, _ = _reduction_args("log_softmax", self, axis, dim, False, None)
+        return self - self.logsumexp(axes, keepdims=True)
+
+    logsoftmax = log_softmax
+
+    # ---- movement ---------------------------------------------------------------------------
+    def reshape(self, *shape):
+        shape = _shape_arg(shape)
+        if -1 in shape:
+            known = _size(n for n in shape if n != -1)
+            if shape.count(-1) > 1 or known == 0 or self.numel() % known:
+                raise RuntimeError(f"reshape: shape {shape} is invalid for a tensor of shape "
+                                   f"{self.shape}")
+            shape = tuple(self.numel() // known if n == -1 else n for n in shape)
+        if _size(shape) != self.numel():
+            raise RuntimeError(f"reshape: a tensor of shape {self.shape} ({self.numel()} "
+                               f"elements) cannot become shape {shape}")
+        return self if shape == self.shape else _reshape(self, shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = (_axis("flatten", self, a) for a in (start_dim, end_dim))
+        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dims = _reduction_args("squeeze", self, dim, None, False, None)[0]
+        return self.reshape(tuple(n for i, n in enumerate(self.shape)
+                                  if not (i in dims and n == 1)))
+
+    def unsqueeze(self, dim):
+        if not -self.ndim - 1 <= dim <= self.ndim:
+            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor of shape "
+                             f"{self.shape}")
+        dim = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def permute(self, *dims):
+        dims = tuple(_axis("permute", self, a) for a in _shape_arg(dims))
+        if sorted(dims) != list(range(self.ndim)):
+            raise RuntimeError(f"permute: {dims} is not a permutation of the dims of a tensor "
+                               f"of shape {self.shape}")
+        return self if dims == tuple(range(self.ndim)) else _permute(self, dims)
+
+    def transpose(self, *dims):
+        """transpose(d0, d1) swaps two dims (PyTorch); transpose() or transpose(axes) as NumPy."""
+        if len(dims) == 2 and all(isinstance(a, (int, np.integer)) for a in dims):
+            order = list(range(self.ndim))
+            a, b = (_axis("transpose", self, a) for a in dims)
+            order[a], order[b] = order[b], order[a]
+            return self.permute(order)
+        if not dims or dims == (None,):
+            return self.permute(tuple(reversed(range(self.ndim))))
+        return self.permute(*dims)
+
+    @property
+    def T(self):
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def expand(self, *shape):
+        shape = _shape_arg(shape)
+        lead = len(shape) - self.ndim
+        if lead < 0:
+            raise RuntimeError(f"expand: cannot expand shape {self.shape} to {shape}")
+        shape = tuple(self.shape[i - lead] if n == -1 and i >= lead else n
+                      for i, n in enumerate(shape))
+        for i, n in enumerate(self.shape):
+            if n != 1 and n != shape[lead + i]:
+                raise RuntimeError(f"expand: cannot expand shape {self.shape} to {shape}")
+        return self if shape == self.shape else _expand(self, shape)
+
+    def broadcast_to(self, shape):
+        return self.expand(shape)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def __getitem__(self, key):
+        key = _index_key(self, key)
+        try:
+            return _getitem(self, key)
+        except IndexError as e:
+            raise IndexError(f"getitem: {e} (tensor of shape {self.shape})") from None
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def pad(self, pad, value=0.0):
+        """Pad with a constant, PyTorch's F.pad order: (last_before, last_after, prev_before, ...).
+        Negative amounts crop."""
+        if len(pad) % 2 or len(pad) // 2 > self.ndim:
+            raise ValueError(f"pad: {pad} must hold two amounts for each of up to {self.ndim} dims")
+        widths = [(0, 0)] * self.ndim
+        for i in range(len(pad) // 2):
+            widths[self.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+        x = self
+        if any(a < 0 or b < 0 for a, b in widths):
+            x = x[tuple(slice(max(-a, 0), n - max(-b, 0)) for (a, b), n in zip(widths, x.shape))]
+            widths = [(max(a, 0), max(b, 0)) for a, b in widths]
+        return _pad(x, tuple(widths), value) if any(a or b for a, b in widths) else x
+
+    def split(self, split_size_or_sections, dim=0):
+        """Pieces of `split_size` along dim (the last may be smaller), or of the listed sizes."""
+        axis = _axis("split", self, dim)
+        n = self.shape[axis]
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            step = int(split_size_or_sections)
+            if step <= 0:
+                raise ValueError(f"split: split_size must be positive, got {step}")
+            sizes = [min(step, n - i) for i in range(0, n, step)] or [0]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise ValueError(f"split: sizes {sizes} do not add up to {n}, the size of dim "
+                                 f"{dim} of a tensor of shape {self.shape}")
+        pieces, start = [], 0
+        for size in sizes:
+            pieces.append(self[(slice(None),) * axis + (slice(start, start + size),)])
+            start += size
+        return tuple(pieces)
+
+    def chunk(self, chunks, dim=0):
+        n = self.shape[_axis("chunk", self, dim)]
+        return self.split(max(-(-n // chunks), 1), dim)
+
+    def take_along_dim(self, indices, dim):
+        """Elements at `indices` (int, same ndim) along dim, like torch.take_along_dim."""
+        axis = _axis("take_along_dim", self, dim)
+        indices = _tensor(indices, self)
+        d = self._device
+        key = []
+        for i, n in enumerate(indices.shape):
+            if i == axis:
+                key.append(indices.data)
+            else:
+                shape = tuple(n if j == i else 1 for j in range(self.ndim))
+                key.append(d.reshape(d.arange(n, np.int64), shape))
+        return self[tuple(_wrap(k, d) for k in key)]
+
+    def gather(self, dim, index):
+        return self.take_along_dim(index, dim)
+
+    def as_strided(self, size, stride, storage_offset=0):
+        """A view that reads self's row-major elements with `stride` (in elements), as
+        torch.as_strided does on a contiguous tensor; overlapping reads add up in backward."""
+        size, stride = tuple(int(n) for n in size), tuple(int(s) for s in stride)
+        if len(size) != len(stride) or storage_offset < 0 or min(stride, default=0) < 0:
+            raise ValueError(f"as_strided: size {size}, stride {stride} and offset "
+                             f"{storage_offset} do not describe a view")
+        last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride) if n > 0)
+        if 0 not in size and last >= self.numel():
+            raise ValueError(f"as_strided: size {size}, stride {stride} and offset "
+                             f"{storage_offset} read element {last} of a tensor of shape "
+                             f"{self.shape} ({self.numel()} elements)")
+        return _as_strided(self, size, stride, storage_offset)
+
+    def windows(self, kernel_size, stride=1, dilation=1):
+        """Sliding windows over the last len(kernel_size) dims, as one as_strided view:
+        shape (*leading, *output_positions, *kernel_size). Convolutions are einsums over it."""
+        kernel = _ntuple(kernel_size, len(_ntuple(kernel_size, 1)))
+        k = len(kernel)
+        stride, dilation = _ntuple(stride, k), _ntuple(dilation, k)
+        if k > self.ndim:
+            raise ValueError(f"windows: a {k}-d window needs at least {k} dims, the tensor "
+                             f"has shape {self.shape}")
+        spatial = self.shape[self.ndim - k:]
+        positions = tuple((n - dl * (kk - 1) - 1) // st + 1
+                          for n, kk, st, dl in zip(spatial, kernel, stride, dilation))
+        if min(positions) <= 0:
+            raise ValueError(f"windows: kernel {kernel} with dilation {dilation} does not fit "
+                             f"in the trailing dims {spatial} of shape {self.shape}")
+        strides = _contiguous_strides(self.shape)
+        inner = strides[self.ndim - k:]
+        return self.as_strided(
+            self.shape[:self.ndim - k] + positions + kernel,
+            strides[:self.ndim - k] + tuple(s * st for s, st in zip(inner, stride))
+            + tuple(s * dl for s, dl in zip(inner, dilation)))
+
+    # ---- the NumPy protocol -----------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        fn = _UFUNCS.get(ufunc)
+        if method == "__call__" and fn is not None and not kwargs:
+            like = next(x for x in inputs if isinstance(x, Tensor))
+            return fn(*(_tensor(x, like) for x in inputs))
+        result = getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
+        return result
+
+    def __array_function__(self, func, types, args, kwargs):
+        impl = _FUNCTIONS.get(func)
+        if impl is not None and kwargs.get("out") is None:
+            return impl(*args, **kwargs)
+        return func(*_unwrap(args), **_unwrap(kwargs))
+
+
+_new_tensor = object.__new__
+
+
+class _HookHandle:
+    _next = 0
+
+    def __init__(self, hooks):
+        _HookHandle._next += 1
+        self.id, self._hooks = _HookHandle._next, hooks
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+
+class _MaxResult(tuple):
+    """(values, indices), as torch.max(dim) returns."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    values = property(operator.itemgetter(0))
+    indices = property(operator.itemgetter(1))
+
+
+# ---- helpers for Tensor methods ----------------------------------------------------------------
+
+def _tensor(x, like=None):
+    """x as a Tensor: Python numbers take like's dtype; arrays and lists go through Tensor()."""
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and isinstance(x, (int, float, bool, np.number)) and np.ndim(x) == 0:
+        return _lift(x, like)
+    return Tensor(x, device=None if like is None else like._device)
+
+
+def _lift(value, like):
+    """A Python number as a constant tensor: it keeps like's dtype unless like is integral
+    and the number is not (then float32, as PyTorch's default)."""
+    dtype = like.dtype
+    if isinstance(value, (float, np.floating)) and not _is_float(dtype):
+        dtype = np.dtype(np.float32)
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and dtype == np.bool_:
+        dtype = np.dtype(np.int64)
+    return _wrap(like._device.array(value, dtype), like._device)
+
+
+def _floating(x):
+    return x if _is_float(x.dtype) else x.astype(np.float32)
+
+
+def _operands(op, x, other, reverse=False, broadcast=True):
+    """Two tensors on one device with one dtype, ready for a broadcasting op."""
+    y = _tensor(other, x)
+    if x._device is not y._device and x._device != y._device:
+        raise RuntimeError(f"{op}: the operands are on two devices, {x._device} and "
+                           f"{y._device}; move one of them to the other's device")
+    if x.dtype != y.dtype:
+        dtype = _result_dtype(x.dtype, y.dtype)
+        x, y = x.astype(dtype), y.astype(dtype)
+    if broadcast and x.data.shape != y.data.shape:
+        try:
+            np.broadcast_shapes(x.shape, y.shape)
+        except ValueError:
+            raise ValueError(f"{op}: shapes {x.shape} and {y.shape} cannot be broadcast "
+                             "together") from None
+    return (y, x) if reverse else (x, y)
+
+
+def _result_dtype(a, b):
+    # PyTorch's rule: a float beats an integer whatever the sizes; otherwise NumPy's promotion
+    if _is_float(a) != _is_float(b):
+        return a if _is_float(a) else b
+    return np.promote_types(a, b)
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(n) for n in shape)
+
+
+def _ntuple(x, n):
+    return tuple(int(v) for v in x) if isinstance(x, (tuple, list)) else (int(x),) * n
+
+
+def _axis(op, t, a):
+    ndim = max(t.ndim, 1)
+    if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+        raise IndexError(f"{op}: dim {a!r} is out of range for a tensor of shape {t.shape}")
+    return int(a) % ndim
+
+
+def _reduction_args(op, t, axis, dim, keepdims, keepdim):
+    """Sorted non-negative axes (None for all) and the keepdims flag, from either spelling."""
+    axis = dim if axis is None else axis
+    keep = bool(keepdims if keepdim is None else keepdim)
+    if axis is None:
+        return None, keep
+    if isinstance(axis, (list, tuple)):
+        axes = tuple(_axis(op, t, a) for a in axis)
+    else:
+        axes = (_axis(op, t, axis),)
+    if t.ndim == 0:
+        return (), keep
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{op}: dim {axis} repeats a dim")
+    return tuple(sorted(axes)), keep
+
+
+def _reduced(shape, axes):
+    return tuple(n for i, n in enumerate(shape) if axes is not None and i not in axes)
+
+
+def _index_key(t, key):
+    """Normalise an index to a tuple of ints, slices, None, Ellipsis and device arrays."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    d = t._device
+    out = []
+    for k in key:
+        if isinstance(k, Tensor):
+            if k.dtype.kind not in "iub":
+                raise IndexError(f"getitem: index tensors must be integer or bool, not "
+                                 f"{k.dtype} (tensor of shape {t.shape})")
+            out.append(k.data)
+        elif isinstance(k, (list, np.ndarray)):
+            arr = np.asarray(k)
+            if arr.size == 0:
+                arr = arr.astype(np.int64)
+            if arr.dtype.kind not in "iub":
+                raise IndexError(f"getitem: index arrays must be integer or bool, not {arr.dtype}"
+                                 f" (tensor of shape {t.shape})")
+            out.append(d.array(arr))
+        elif k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)):
+            out.append(k)
+        else:
+            raise IndexError(f"getitem: unsupported index {k!r} (tensor of shape {t.shape})")
+    return tuple(out)
+
+
+def _unwrap(obj):
+    """Tensors inside args become host arrays, for NumPy functions without a gradient rule."""
+    if isinstance(obj, Tensor):
+        return obj.numpy()
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_unwrap(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _unwrap(v) for k, v in obj.items()}
+    return obj
+
+
+# ---- functions on tensors ----------------------------------------------------------------------
+
+def einsum(subscripts, *operands):
+    """Einstein summation with NumPy's subscripts: ellipsis, implicit output, traces and
+    diagonals ('ii->i'), letters summed out of one operand only, any number of operands."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise ValueError(f"einsum: '{subscripts}' needs at least one operand")
+    like = next((o for o in operands if isinstance(o, Tensor)), None)
+    operands = [_tensor(o, like) for o in operands]
+    subs, output, sizes = _parse_einsum(subscripts, [o.shape for o in operands])
+    for k, (sub, x) in enumerate(zip(subs, operands)):
+        if len(set(sub)) != len(sub):
+            # a letter repeated within an operand reads a diagonal: an as_strided view
+            letters = "".join(dict.fromkeys(sub))
+            strides = _contiguous_strides(x.shape)
+            x = x.as_strided(tuple(sizes[c] if x.shape[sub.index(c)] != 1 else 1 for c in letters),
+                             tuple(sum(s for c2, s in zip(sub, strides) if c2 == c)
+                                   for c in letters))
+            sub = letters
+        target = tuple(sizes[c] for c in sub)
+        if x.shape != target:
+            x = x.expand(target)  # size-1 ellipsis dims broadcast
+        subs[k], operands[k] = sub, x
+    dtype = functools.reduce(_result_dtype, (o.dtype for o in operands))
+    operands = [o.astype(dtype) for o in operands]
+    return _einsum(",".join(subs) + "->" + output, operands)
+
+
+def _parse_einsum(subscripts, shapes):
+    """Explicit subscripts (one letter per dim), the output letters, and each letter's size."""
+    def fail(why):
+        raise ValueError(f"einsum: subscripts '{subscripts}' with operand shapes "
+                         f"{[tuple(s) for s in shapes]}: {why}")
+
+    s = subscripts.replace(" ", "")
+    if s.count("->") > 1:
+        fail("'->' may appear once")
+    lhs, arrow, output = s.partition("->")
+    subs = lhs.split(",")
+    if len(subs) != len(shapes):
+        fail(f"they name {len(subs)} operands but {len(shapes)} were given")
+    for part in subs + [output]:
+        if part.replace("...", "").strip(_LETTERS) or part.count("...") > 1:
+            fail(f"'{part}' must be letters with at most one '...'")
+    free = [c for c in _LETTERS if c not in s]
+    n_ellipsis = 0
+    for sub, shape in zip(subs, shapes):
+        letters = len(sub.replace("...", ""))
+        if "..." in sub:
+            if letters > len(shape):
+                fail(f"'{sub}' names {letters} dims but the operand has {len(shape)}")
+            n_ellipsis = max(n_ellipsis, len(shape) - letters)
+        elif letters != len(shape):
+            fail(f"'{sub}' names {letters} dims but the operand has {len(shape)}")
+    ellipsis = "".join(free[:n_ellipsis])
+    subs = [sub.replace("...", ellipsis[n_ellipsis - (len(shape) - len(sub) + 3):])
+            if "..." in sub else sub for sub, shape in zip(subs, shapes)]
+    if arrow:
+        output = output.replace("...", ellipsis)
+    else:
+        counts = {}
+        for c in "".join(subs):
+            counts[c] = counts.get(c, 0) + 1
+        output = ellipsis + "".join(sorted(c for c, k in counts.items()
+                                           if k == 1 and c not in ellipsis))
+    sizes = {}
+    for sub, shape in zip(subs, shapes):
+        for c, n in zip(sub, shape):
+            if sizes.get(c, 1) == 1:
+                sizes[c] = n
+            elif n != sizes[c] and not (n == 1 and c in ellipsis):
+                fail(f"index '{c}' has sizes {sizes[c]} and {n}")
+    for c in output:
+        if c not in sizes:
+            fail(f"output index '{c}' appears in no operand")
+        if output.count(c) > 1:
+            fail(f"output index '{c}' is repeated")
+    return subs, output, sizes
+
+
+def matmul(x, y):
+    """Matrix product with NumPy's rules: 1-D operands are vectors, batch dims broadcast."""
+    like = x if isinstance(x, Tensor) else y
+    x, y = _tensor(x, like), _tensor(y, like)
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least one dim, got shapes {x.shape} "
+                         f"and {y.shape}")
+    x2 = x.unsqueeze(0) if x.ndim == 1 else x
+    y2 = y.unsqueeze(-1) if y.ndim == 1 else y
+    if x2.shape[-1] != y2.shape[-2]:
+        raise ValueError(f"matmul: shapes {x.shape} and {y.shape} do not match "
+                         f"({x2.shape[-1]} != {y2.shape[-2]})")
+    try:
+        np.broadcast_shapes(x2.shape[:-2], y2.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch dims of shapes {x.shape} and {y.shape} cannot be "
+                         "broadcast together") from None
+    x2, y2 = _operands("matmul", x2, y2, broadcast=False)
+    out = _matmul(x2, y2)
+    if x.ndim == 1:
+        out = out.squeeze(-2)
+    if y.ndim == 1:
+        out = out.squeeze(-1)
+    return out
+
+
+def cat(tensors, dim=0, *, axis=None):
+    """Join tensors along an existing dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: needs at least one tensor")
+    like = next((t for t in tensors if isinstance(t, Tensor)), None)
+    tensors = [_tensor(t, like) for t in tensors]
+    axis = _axis("cat", tensors[0], dim if axis is None else axis)
+    first = tensors[0].shape
+    for t in tensors[1:]:
+        if t.ndim != len(first) or any(a != b for i, (a, b) in enumerate(zip(t.shape, first))
+                                       if i != axis):
+            raise ValueError(f"cat: shapes {[t.shape for t in tensors]} differ outside dim {axis}")
+    dtype = functools.reduce(_result_dtype, (t.dtype for t in tensors))
+    return _cat([t.astype(dtype) for t in tensors], axis)
+
+
+concatenate = cat
+
+
+def stack(tensors, dim=0, *, axis=None):
+    """Join tensors of one shape along a new dim."""
+    tensors = [_tensor(t) if not isinstance(t, Tensor) else t for t in tensors]
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    if len({t.shape for t in tensors}) != 1:
+        raise ValueError(f"stack: all tensors need one shape, got {[t.shape for t in tensors]}")
+    dim = dim if axis is None else axis
+    return cat([t.unsqueeze(dim) for t in tensors], dim)
+
+
+def where(condition, x, y):
+    """x where condition holds, else y; the gradient follows the branch taken."""
+    like = next((t for t in (x, y, condition) if isinstance(t, Tensor)), None)
+    cond = _tensor(condition, like) if like is not None else Tensor(condition)
+    like = like if like is not cond else None
+    if like is None:
+        x = Tensor(x)
+        like = x
+    x, y = _operands("where", _tensor(x, like), y)
+    if cond.dtype != np.bool_:
+        cond = cond != 0
+    try:
+        np.broadcast_shapes(cond.shape, x.shape, y.shape)
+    except ValueError:
+        raise ValueError(f"where: shapes {cond.shape}, {x.shape} and {y.shape} cannot be "
+                         "broadcast together") from None
+    return _where(cond.data, x, y)
+
+
+def maximum(x, y):
+    """Elementwise maximum; ties split the gradient evenly."""
+    like = x if isinstance(x, Tensor) else y
+    return _maximum(*_operands("maximum", _tensor(x, like), y))
+
+
+def minimum(x, y):
+    """Elementwise minimum; ties split the gradient evenly."""
+    like = x if isinstance(x, Tensor) else y
+    x, y = _operands("minimum", _tensor(x, like), y)
+    return -_maximum(-x, -y)
+
+
+# ---- creation ----------------------------------------------------------------------------------
+
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed):
+    """Seed the generator behind randn and rand."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """A new tensor, as torch.tensor (same as Tensor(...))."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _create(host, dtype, requires_grad):
+    return Tensor(np.asarray(host, dtype=dtype), requires_grad=requires_grad)
+
+
+def zeros(*size, dtype=np.float32, requires_grad=False):
+    return _create(np.zeros(_shape_arg(size)), dtype, requires_grad)
+
+
+def ones(*size, dtype=np.float32, requires_grad=False):
+    return _create(np.ones(_shape_arg(size)), dtype, requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False):
+    if dtype is None:
+        dtype = _host_array(fill_value, None).dtype
+    return _create(np.full(_shape_arg((size,)), fill_value), dtype, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+    """start, start + step, ... below end; int64 for integer arguments, else float32."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = np.int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) \
+            else np.float32
+    return _create(np.arange(start, end, step), dtype, requires_grad)
+
+
+def eye(n, m=None, dtype=np.float32, requires_grad=False):
+    return _create(np.eye(n, m), dtype, requires_grad)
+
+
+def randn(*size, dtype=np.float32, requires_grad=False):
+    """Standard normal samples from the generator that manual_seed seeds."""
+    return _create(_rng.standard_normal(_shape_arg(size)), dtype, requires_grad)
+
+
+def rand(*size, dtype=np.float32, requires_grad=False):
+    """Uniform samples on [0, 1) from the generator that manual_seed seeds."""
+    return _create(_rng.random(_shape_arg(size)), dtype, requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, requires_grad=False):
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def randn_like(t, dtype=None, requires_grad=False):
+    return randn(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def rand_like(t, dtype=None, requires_grad=False):
+    return rand(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+# ---- the NumPy protocol: which NumPy calls on tensors are recorded --------------------------
+
+_UFUNCS = {
+    np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
+    np.divide: operator.truediv, np.power: operator.pow, np.negative: operator.neg,
+    np.positive: operator.pos, np.matmul: matmul, np.maximum: maximum, np.minimum: minimum,
+    np.exp: Tensor.exp, np.log: Tensor.log, np.sqrt: Tensor.sqrt, np.abs: Tensor.abs,
+    np.tanh: Tensor.tanh, np.square: Tensor.square, np.reciprocal: Tensor.reciprocal,
+    np.sign: Tensor.sign, np.equal: operator.eq, np.not_equal: operator.ne,
+    np.less: operator.lt, np.less_equal: operator.le, np.greater: operator.gt,
+    np.greater_equal: operator.ge, np.logical_not: operator.invert,
+}
+
+
+def _np_reduction(method):
+    def impl(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        return method(_tensor(a), axis, keepdims=keepdims)
+    return impl
+
+
+def _np_spread(method):
+    def impl(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+        return method(_tensor(a), axis, ddof, keepdims=keepdims)
+    return impl
+
+
+def _np_split(a, indices_or_sections, axis=0):
+    a = _tensor(a)
+    n = a.shape[_axis("split", a, axis)]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        if n % indices_or_sections:
+            raise ValueError(f"split: {n} does not divide into {indices_or_sections} equal parts")
+        return list(a.split(n // indices_or_sections, axis))
+    bounds = [0] + [min(int(i), n) for i in indices_or_sections] + [n]
+    return list(a.split([max(b - a_, 0) for a_, b in zip(bounds, bounds[1:])], axis))
+
+
+_FUNCTIONS = {
+    np.sum: _np_reduction(Tensor.sum), np.mean: _np_reduction(Tensor.mean),
+    np.max: _np_reduction(Tensor.amax), np.amax: _np_reduction(Tensor.amax),
+    np.min: _np_reduction(Tensor.amin), np.amin: _np_reduction(Tensor.amin),
+    np.var: _np_spread(Tensor.var), np.std: _np_spread(Tensor.std),
+    np.argmax: lambda a, axis=None, out=None, keepdims=False: _tensor(a).argmax(
+        axis, keepdims=keepdims),
+    np.argmin: lambda a, axis=None, out=None, keepdims=False: _tensor(a).argmin(
+        axis, keepdims=keepdims),
+    np.einsum: lambda subscripts, *operands, **kwargs: einsum(subscripts, *operands),
+    np.dot: lambda a, b, out=None: matmul(a, b),
+    np.matmul: lambda a, b, **kwargs: matmul(a, b),
+    np.reshape: lambda a, shape=None, order="C", **kwargs: _tensor(a).reshape(
+        kwargs.get("newshape", shape)),
+    np.transpose: lambda a, axes=None: _tensor(a).transpose(axes),
+    np.concatenate: lambda arrays, axis=0, **kwargs: cat(arrays, axis),
+    np.stack: lambda arrays, axis=0, **kwargs: stack(arrays, axis),
+    np.where: lambda condition, *xy: where(condition, *xy) if xy else np.where(
+        _unwrap(condition)),
+    np.clip: lambda a, a_min=None, a_max=None, **kwargs: _tensor(a).clamp(a_min, a_max),
+    np.squeeze: lambda a, axis=None: _tensor(a).squeeze(axis),
+    np.expand_dims: lambda a, axis: _tensor(a).unsqueeze(axis),
+    np.broadcast_to: lambda array, shape, subok=False: _tensor(array).expand(shape),
+    np.split: _np_split,
+}

@@ -1,0 +1,52 @@
+"""Test configuration: every test that uses the `device` fixture runs once per selected device.
+
+    pytest                         # NumPy and the reference device (twelve primitives only)
+    pytest --device numpy          # one device
+    SIMPLEGRAD_TEST_DEVICES=reference pytest
+"""
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import simplegrad  # noqa: E402
+from devices.reference import ReferenceDevice  # noqa: E402
+
+DEVICES = {
+    "numpy": simplegrad.NumpyDevice,
+    "reference": ReferenceDevice,
+}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", action="append", choices=sorted(DEVICES), default=None,
+                     help="device to run the suite on (repeatable; default: all of them)")
+
+
+def _selected(config):
+    chosen = config.getoption("--device")
+    if chosen:
+        return chosen
+    env = os.environ.get("SIMPLEGRAD_TEST_DEVICES")
+    return env.split(",") if env else list(DEVICES)
+
+
+def pytest_generate_tests(metafunc):
+    if "device" in metafunc.fixturenames:
+        metafunc.parametrize("device", _selected(metafunc.config), indirect=True)
+
+
+@pytest.fixture
+def device(request):
+    """Make request.param the default device for the duration of one test."""
+    previous = simplegrad.Tensor.device
+    dev = DEVICES[request.param]()
+    simplegrad.Tensor.device = dev
+    try:
+        yield dev
+    finally:
+        simplegrad.Tensor.device = previous

@@ -1,0 +1,51 @@
+"""The one helper that compares simplegrad with PyTorch, forward and backward."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the reference implementation, PyTorch, is needed")
+
+import simplegrad as sg  # noqa: E402
+
+# (rtol, atol) per dtype: float64 is compared tightly, float32 loosely.
+TOLERANCES = {np.float64: (1e-9, 1e-11), np.float32: (2e-4, 2e-5)}
+
+
+def assert_close(actual, expected, dtype=np.float64, rtol=None, atol=None, what="value"):
+    """Compare a simplegrad tensor (or array) with a torch tensor (or array)."""
+    default_rtol, default_atol = TOLERANCES[np.dtype(dtype).type]
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else expected
+    actual = np.asarray(actual)
+    assert actual.shape == tuple(np.shape(expected)), \
+        f"{what}: shape {actual.shape} != torch's {tuple(np.shape(expected))}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+def check(fn, shapes, torch_fn=None, dtype=np.float64, low=-2.0, high=2.0, inputs=None,
+          rtol=None, atol=None, seed=0, grad=True):
+    """Run fn on simplegrad tensors and torch_fn (default: fn) on torch tensors made from the
+    same random arrays; compare outputs and, with a random upstream gradient, every input's
+    gradient. `inputs` gives the arrays directly instead of `shapes`."""
+    rng = np.random.default_rng(seed)
+    if inputs is None:
+        inputs = [rng.uniform(low, high, size=shape) for shape in shapes]
+    inputs = [np.asarray(a, dtype=dtype) for a in inputs]
+    sg_in = [sg.Tensor(a.copy(), requires_grad=grad) for a in inputs]
+    t_in = [torch.tensor(a.copy(), requires_grad=grad) for a in inputs]
+    out = fn(*sg_in)
+    ref = (torch_fn or fn)(*t_in)
+    assert_close(out, ref, dtype, rtol, atol, what="forward")
+    if not grad:
+        return out
+    upstream = rng.standard_normal(tuple(ref.shape)).astype(dtype)
+    out.backward(sg.Tensor(upstream))
+    ref.backward(torch.tensor(upstream))
+    for i, (a, b) in enumerate(zip(sg_in, t_in)):
+        if b.grad is None:
+            assert a.grad is None or not np.any(np.asarray(a.grad)), f"input {i}: torch has none"
+            continue
+        assert a.grad is not None, f"input {i}: no gradient, torch has one"
+        assert_close(a.grad, b.grad, dtype, rtol, atol, what=f"gradient of input {i}")
+    return out
