@@ -585,7 +585,10 @@ class set_grad_enabled:
         _grad_enabled = self._prev
 
     def __call__(self, fn):
+        global _grad_enabled
         mode = self._mode
+        if not isinstance(self, no_grad):
+            _grad_enabled = self._prev  # as a decorator the mode applies inside fn only (PyTorch)
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -828,6 +831,7 @@ def _amax(x, axes, keepdims):
 
 
 # ---- binary, broadcasting ------------------------------------------------------------------------
+# (sub, div and neg are derived ops: each is one device kernel, cheaper than its composite)
 
 def _add(x, y):
     # d(x + y) = dx + dy
@@ -841,6 +845,21 @@ def _mul(x, y):
     def backward(g, out, need):
         return (g * y if need[0] else None), (g * x if need[1] else None)
     return _record("mul", x._device.mul(x.data, y.data), (x, y), backward)
+
+
+def _sub(x, y):
+    # d(x - y) = dx - dy
+    def backward(g, out, need):
+        return g, (-g if need[1] else None)
+    return _record("sub", x._device.subtract(x.data, y.data), (x, y), backward)
+
+
+def _div(x, y):
+    # d(x / y) = dx / y - x dy / y^2 = (dx - out dy) / y
+    def backward(g, out, need):
+        gx = g / y
+        return gx, (-gx * out if need[1] else None)
+    return _record("div", x._device.divide(x.data, y.data), (x, y), backward)
 
 
 def _pow(x, y):
@@ -918,6 +937,13 @@ def _as_strided_scatter(g, shape, strides, offset, base_shape):
 
 
 # ---- derived ops: one device kernel each, for speed or stability ------------------------------
+
+def _neg(x):
+    # d(-x) = -dx
+    def backward(g, out, need):
+        return (-g,)
+    return _record("neg", x._device.neg(x.data), (x,), backward)
+
 
 def _tanh(x):
     # d/dx tanh x = 1 - tanh^2 x
@@ -1298,13 +1324,10 @@ class Tensor(metaclass=_TensorMeta):
         return _add(*_operands("add", self, other, reverse=True))
 
     def __sub__(self, other):
-        # x - y = x + (-y)
-        x, y = _operands("sub", self, other)
-        return _add(x, -y)
+        return _sub(*_operands("sub", self, other))
 
     def __rsub__(self, other):
-        x, y = _operands("sub", self, other, reverse=True)
-        return _add(x, -y)
+        return _sub(*_operands("sub", self, other, reverse=True))
 
     def __mul__(self, other):
         return _mul(*_operands("mul", self, other))
@@ -1313,15 +1336,12 @@ class Tensor(metaclass=_TensorMeta):
         return _mul(*_operands("mul", self, other, reverse=True))
 
     def __truediv__(self, other):
-        # x / y = x * y^-1; a scalar y becomes one multiplication by 1/y
-        if isinstance(other, (int, float)) and not isinstance(other, bool) and _is_float(self.dtype):
-            return _mul(self, _lift(1 / other, self))
         x, y = _operands("div", _floating(self), other)
-        return _mul(x, _pow(_floating(y), _lift(-1.0, y)))
+        return _div(x, _floating(y))
 
     def __rtruediv__(self, other):
         x, y = _operands("div", _floating(self), other, reverse=True)
-        return _mul(x, _pow(_floating(y), _lift(-1.0, y)))
+        return _div(_floating(x), y)
 
     def __pow__(self, other):
         return _pow(*_operands("pow", self, other))
@@ -1330,7 +1350,7 @@ class Tensor(metaclass=_TensorMeta):
         return _pow(*_operands("pow", self, other, reverse=True))
 
     def __neg__(self):
-        return _mul(self, _lift(-1, self))
+        return _neg(self)
 
     def __pos__(self):
         return self
@@ -1840,7 +1860,7 @@ def _tensor(x, like=None):
     """x as a Tensor: Python numbers take like's dtype; arrays and lists go through Tensor()."""
     if isinstance(x, Tensor):
         return x
-    if like is not None and isinstance(x, (int, float, bool, np.number)) and np.ndim(x) == 0:
+    if like is not None and (type(x) in (float, int, bool) or isinstance(x, np.number)):
         return _lift(x, like)
     return Tensor(x, device=None if like is None else like._device)
 
@@ -1848,11 +1868,12 @@ def _tensor(x, like=None):
 def _lift(value, like):
     """A Python number as a constant tensor: it keeps like's dtype unless like is integral
     and the number is not (then float32, as PyTorch's default)."""
-    dtype = like.dtype
-    if isinstance(value, (float, np.floating)) and not _is_float(dtype):
-        dtype = np.dtype(np.float32)
-    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and dtype == np.bool_:
-        dtype = np.dtype(np.int64)
+    dtype = like.data.dtype
+    if dtype.kind not in "fc":
+        if isinstance(value, (float, np.floating)):
+            dtype = np.dtype(np.float32)
+        elif dtype == np.bool_ and not isinstance(value, bool):
+            dtype = np.dtype(np.int64)
     return _wrap(like._device.array(value, dtype), like._device)
 
 
@@ -1862,20 +1883,24 @@ def _floating(x):
 
 def _operands(op, x, other, reverse=False, broadcast=True):
     """Two tensors on one device with one dtype, ready for a broadcasting op."""
-    y = _tensor(other, x)
+    y = other if isinstance(other, Tensor) else _tensor(other, x)
     if x._device is not y._device and x._device != y._device:
         raise RuntimeError(f"{op}: the operands are on two devices, {x._device} and "
                            f"{y._device}; move one of them to the other's device")
-    if x.dtype != y.dtype:
-        dtype = _result_dtype(x.dtype, y.dtype)
+    if x.data.dtype != y.data.dtype:
+        dtype = _result_dtype(x.data.dtype, y.data.dtype)
         x, y = x.astype(dtype), y.astype(dtype)
-    if broadcast and x.data.shape != y.data.shape:
-        try:
-            np.broadcast_shapes(x.shape, y.shape)
-        except ValueError:
-            raise ValueError(f"{op}: shapes {x.shape} and {y.shape} cannot be broadcast "
-                             "together") from None
+    if broadcast and x.data.shape != y.data.shape and not _broadcastable(x.data.shape,
+                                                                         y.data.shape):
+        raise ValueError(f"{op}: shapes {x.shape} and {y.shape} cannot be broadcast together")
     return (y, x) if reverse else (x, y)
+
+
+def _broadcastable(a, b):
+    for m, n in zip(reversed(a), reversed(b)):
+        if m != n and m != 1 and n != 1:
+            return False
+    return True
 
 
 def _result_dtype(a, b):
@@ -1972,6 +1997,7 @@ def einsum(subscripts, *operands):
         raise ValueError(f"einsum: '{subscripts}' needs at least one operand")
     like = next((o for o in operands if isinstance(o, Tensor)), None)
     operands = [_tensor(o, like) for o in operands]
+    _same_device("einsum", operands)
     subs, output, sizes = _parse_einsum(subscripts, [o.shape for o in operands])
     for k, (sub, x) in enumerate(zip(subs, operands)):
         if len(set(sub)) != len(sub):
@@ -2076,6 +2102,7 @@ def cat(tensors, dim=0, *, axis=None):
         raise ValueError("cat: needs at least one tensor")
     like = next((t for t in tensors if isinstance(t, Tensor)), None)
     tensors = [_tensor(t, like) for t in tensors]
+    _same_device("cat", tensors)
     axis = _axis("cat", tensors[0], dim if axis is None else axis)
     first = tensors[0].shape
     for t in tensors[1:]:
@@ -2109,6 +2136,7 @@ def where(condition, x, y):
         x = Tensor(x)
         like = x
     x, y = _operands("where", _tensor(x, like), y)
+    _same_device("where", [x, cond])
     if cond.dtype != np.bool_:
         cond = cond != 0
     try:

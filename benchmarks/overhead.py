@@ -1,0 +1,93 @@
+"""Per-op overhead and big-matmul speed of simplegrad against PyTorch, in one run.
+
+    python benchmarks/overhead.py            # both workloads
+    python benchmarks/overhead.py --ops 2000 # a shorter elementwise chain
+
+1. 10,000 elementwise ops on 1-element tensors, forward plus backward, in two chains:
+   "params": y = tanh(y * w + b) repeated (three ops a step), where w and b require grad,
+   so every step also accumulates their gradients (an RNN's pattern);
+   "input": y = (y * c + d) - e repeated, where only the input requires grad.
+   Target: at most 3x PyTorch's time.
+2. A chain of 512x512 matmuls, forward plus backward, float32 and float64. Target: at most
+   1.2x PyTorch's time.
+"""
+
+import argparse
+
+import numpy as np
+import torch
+
+from common import best_of, machine, report
+
+import simplegrad as sg
+
+
+def elementwise_chain(lib, steps, dtype, variant):
+    if lib == "torch":
+        def make(v, grad):
+            return torch.tensor([v], dtype=dtype, requires_grad=grad)
+    else:
+        def make(v, grad):
+            return sg.Tensor(np.array([v], dtype=dtype), requires_grad=grad)
+    params = variant == "params"
+    x, w, b, e = make(0.5, True), make(0.9, params), make(0.1, params), make(0.05, False)
+
+    def run():
+        y = x
+        if params:
+            for _ in range(steps):
+                y = (y * w + b).tanh()
+        else:
+            for _ in range(steps):
+                y = (y * w + b) - e
+        y.sum().backward()
+        x.grad = w.grad = b.grad = None
+    return run
+
+
+def matmul_chain(lib, n, depth, dtype):
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((n, n)).astype(dtype)
+    ws0 = [(rng.standard_normal((n, n)) / np.sqrt(n)).astype(dtype) for _ in range(depth)]
+    if lib == "torch":
+        x = torch.from_numpy(x0)
+        ws = [torch.from_numpy(w).requires_grad_() for w in ws0]
+    else:
+        x = sg.Tensor(x0)
+        ws = [sg.Tensor(w, requires_grad=True) for w in ws0]
+
+    def run():
+        y = x
+        for w in ws:
+            y = y @ w
+        y.sum().backward()
+        for w in ws:
+            w.grad = None
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=10_000, help="elementwise ops in the chain")
+    parser.add_argument("--size", type=int, default=512, help="matrix size of the matmul chain")
+    parser.add_argument("--depth", type=int, default=8, help="matmuls in the chain")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs; the best is kept")
+    args = parser.parse_args()
+    print(machine())
+    steps = args.ops // 3
+    for variant in ("params", "input"):
+        ours = best_of(elementwise_chain("simplegrad", steps, np.float32, variant), args.repeat)
+        theirs = best_of(elementwise_chain("torch", steps, torch.float32, variant), args.repeat)
+        name = f"{3 * steps} ops on 1 element ({variant}), fwd+bwd"
+        report(name, ours, theirs, 3.0)
+        print(f"{'':<44} per op: simplegrad {ours / (3 * steps) * 1e6:.2f} us, "
+              f"torch {theirs / (3 * steps) * 1e6:.2f} us")
+    for dtype, tdtype in ((np.float32, torch.float32), (np.float64, torch.float64)):
+        ours = best_of(matmul_chain("simplegrad", args.size, args.depth, dtype), args.repeat)
+        theirs = best_of(matmul_chain("torch", args.size, args.depth, dtype), args.repeat)
+        report(f"{args.depth} matmuls {args.size}x{args.size} {np.dtype(dtype).name}, fwd+bwd",
+               ours, theirs, 1.2)
+
+
+if __name__ == "__main__":
+    main()
