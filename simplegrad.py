@@ -143,7 +143,7 @@ class Device:
 
     # contraction
     def einsum(self, subscripts, *operands):
-        """Explicit einsum 'ab,bc->ac': letters only, none repeated within an operand, equal sizes."""
+        """Explicit einsum 'ab,bc->ac': letters only, none twice in an operand, equal sizes."""
         self._missing("einsum")
 
     # views
@@ -186,19 +186,23 @@ class Device:
         return self.mul(x, -1)
 
     def subtract(self, x, y):
-        return self.add(x, self.neg(y))
+        # a Python scalar is negated in Python: neg would make it a float64 NumPy scalar
+        return self.add(x, self.neg(y) if hasattr(y, "shape") else -y)
 
     def divide(self, x, y):
+        if not hasattr(y, "shape"):  # a Python scalar: a 0-d array of x's float dtype
+            y = self.full((), y, x.dtype if x.dtype.kind == "f" else np.float64)
         return self.mul(x, self.pow(y, -1.0))
 
     def logical_not(self, b):
         return self.equal(b, False)
 
     def greater(self, x, y):
-        return self.logical_not(self.greater_equal(y, x))
+        # x >= y and not x == y; not (y >= x) would call nan > 1 true (bool * bool is "and")
+        return self.mul(self.greater_equal(x, y), self.logical_not(self.equal(x, y)))
 
     def less(self, x, y):
-        return self.logical_not(self.greater_equal(x, y))
+        return self.greater(y, x)
 
     def less_equal(self, x, y):
         return self.greater_equal(y, x)
@@ -209,7 +213,7 @@ class Device:
     def sign(self, x):
         positive = self.astype(self.greater(x, 0), x.dtype)
         negative = self.astype(self.less(x, 0), x.dtype)
-        return self.subtract(positive, negative)
+        return self.where(self.equal(x, x), self.subtract(positive, negative), x)  # nan stays
 
     def abs(self, x):
         return self.mul(x, self.sign(x))
@@ -221,10 +225,11 @@ class Device:
         return self.mul(self.pow(x, c), self.pow(y, self.subtract(1, c)))
 
     def maximum(self, x, y):
-        return self.where(self.greater_equal(x, y), x, y)
+        # a nan in x is kept by the equal(x, x) test; a nan in y loses greater_equal
+        return self.where(self.equal(x, x), self.where(self.greater_equal(x, y), x, y), x)
 
     def minimum(self, x, y):
-        return self.where(self.greater_equal(y, x), x, y)
+        return self.where(self.equal(x, x), self.where(self.greater_equal(y, x), x, y), x)
 
     def clip(self, x, lo, hi):
         if lo is not None:
@@ -234,9 +239,16 @@ class Device:
         return x
 
     def tanh(self, x):
-        # tanh x = sign(x) (1 - e^{-2|x|}) / (1 + e^{-2|x|}), finite for any x
+        # tanh x = sign(x) (1 - e^{-2|x|}) / (1 + e^{-2|x|}), finite for any x; below
+        # |x| = 0.01, where 1 - e^{-2|x|} cancels, the series x - x^3/3 + 2x^5/15 - ... instead
         t = self.exp(self.mul(self.abs(x), -2))
-        return self.mul(self.sign(x), self.divide(self.subtract(1, t), self.add(1, t)))
+        wide = self.mul(self.sign(x), self.divide(self.subtract(1, t), self.add(1, t)))
+        small = self.less(self.abs(x), 0.01)
+        xs = self.where(small, x, 0)  # keeps the series' powers finite on the unused lanes
+        z = self.mul(xs, xs)
+        series = self.mul(xs, self.add(1, self.mul(z, self.add(-1 / 3, self.mul(z, self.add(
+            2 / 15, self.mul(z, self.add(-17 / 315, self.mul(z, 62 / 2835)))))))))
+        return self.where(small, series, wide)
 
     def sigmoid(self, x):
         # 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below, so exp never overflows
@@ -302,9 +314,9 @@ class Device:
         return self.reshape(flat, index.shape)
 
     def scatter_add(self, index, values, size):
-        """A flat array of `size` zeros with `values` added at positions `index` (repeats add up)."""
-        onehot = self.equal(self.reshape(index, (-1, 1)), self.reshape(self.arange(size, index.dtype),
-                                                                        (1, size)))
+        """A flat array of `size` zeros plus `values` at positions `index` (repeats add up)."""
+        positions = self.reshape(self.arange(size, index.dtype), (1, size))
+        onehot = self.equal(self.reshape(index, (-1, 1)), positions)
         flat = self.reshape(values, (_size(values.shape),))
         return self.einsum("m,mn->n", flat, self.astype(onehot, values.dtype))
 
@@ -312,7 +324,7 @@ class Device:
         # Flat source positions of x[key], computed on the host with NumPy's own indexing rules.
         host_key = tuple(self.to_host(k) if hasattr(k, "shape") else k for k in key)
         positions = np.arange(_size(shape), dtype=np.int64).reshape(shape)[host_key]
-        return self.array(np.ascontiguousarray(positions))
+        return self.array(np.array(positions, order="C"))  # 0-d stays 0-d
 
     def getitem(self, x, key):
         """x[key] for a tuple of ints, slices, None, Ellipsis and int or bool arrays."""
@@ -1123,6 +1135,8 @@ class Tensor(metaclass=_TensorMeta):
         elif isinstance(data, (np.ndarray, np.generic)) or hasattr(data, "__dlpack__"):
             try:
                 array = device.array(data, dtype)
+            except NotImplementedError:
+                raise
             except (RuntimeError, BufferError, TypeError) as e:
                 raise TypeError(f"Tensor: cannot take a {type(data).__name__} on {device}: {e} "
                                 "(a torch tensor that requires grad needs .detach() first)") from e
@@ -1260,7 +1274,8 @@ class Tensor(metaclass=_TensorMeta):
         return self._retain
 
     def register_hook(self, hook):
-        """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces it."""
+        """Call hook(grad) when this tensor's gradient is computed; a tensor it returns is used
+        instead."""
         if not self._rg:
             raise RuntimeError(f"register_hook: a tensor of shape {self.shape} that does not "
                                "require grad gets no gradient")
@@ -1480,8 +1495,9 @@ class Tensor(metaclass=_TensorMeta):
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
-            out = self if min is None else maximum(self, min)
-            return out if max is None else minimum(out, max)
+            # where, not maximum/minimum: at a tie x keeps the whole gradient (as torch.clamp)
+            out = self if min is None else where(self < min, min, self)
+            return out if max is None else where(out > max, max, out)
         return _clamp(self, min, max)
 
     clip = clamp
@@ -1532,7 +1548,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         axes, keep = _reduction_args("mean", self, axis, dim, keepdims, keepdim)
-        count = _size(_reduced(self.shape, axes))
+        count = _size(n for i, n in enumerate(self.shape) if axes is None or i in axes)
         return _sum(_floating(self), axes, keep) * (1.0 / max(count, 1))
 
     def var(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
@@ -1545,13 +1561,16 @@ class Tensor(metaclass=_TensorMeta):
             correction = ddof
         x = _floating(self)
         centered = x - x.mean(axes, keepdims=True)
-        count = _size(_reduced(self.shape, axes))
+        count = _size(n for i, n in enumerate(self.shape) if axes is None or i in axes)
         return (centered * centered).sum(axes, keepdims=keep) / max(count - correction, 0)
 
     def std(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
             unbiased=None, ddof=None):
-        return self.var(axis, correction, keepdims, dim=dim, keepdim=keepdim, unbiased=unbiased,
-                        ddof=ddof).sqrt()
+        v = self.var(axis, correction, keepdims, dim=dim, keepdim=keepdim, unbiased=unbiased,
+                     ddof=ddof)
+        # where the spread is 0 the gradient is 0, as in torch.std (sqrt's slope there is inf)
+        zero = v == 0
+        return where(zero, 0.0, where(zero, 1.0, v).sqrt())
 
     def amax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         """Maximum over dims; ties share the gradient evenly."""
@@ -1620,14 +1639,16 @@ class Tensor(metaclass=_TensorMeta):
 
     def softmax(self, axis=-1, *, dim=None):
         """exp(x) / sum(exp(x)) along one dim (the last by default)."""
-        axes, _ = _reduction_args("softmax", self, axis, dim, False, None)
+        axes, _ = _reduction_args("softmax", self, axis if dim is None else dim, None, False,
+                                  None)
         x = _floating(self)
         e = (x - _wrap(x._device.max(x.data, axes, True), x._device)).exp()
         return e / e.sum(axes, keepdims=True)
 
     def log_softmax(self, axis=-1, *, dim=None):
         """x - logsumexp(x) along one dim (the last by default)."""
-        axes, _ = _reduction_args("log_softmax", self, axis, dim, False, None)
+        axes, _ = _reduction_args("log_softmax", self, axis if dim is None else dim, None,
+                                  False, None)
         return self - self.logsumexp(axes, keepdims=True)
 
     logsoftmax = log_softmax
@@ -1901,6 +1922,15 @@ def _broadcastable(a, b):
         if m != n and m != 1 and n != 1:
             return False
     return True
+
+
+def _same_device(op, tensors):
+    """Raise unless all tensors are on one device (the check _operands makes for two)."""
+    first = tensors[0]._device
+    for t in tensors[1:]:
+        if t._device is not first and t._device != first:
+            raise RuntimeError(f"{op}: the operands are on two devices, {first} and {t._device}; "
+                               "move one of them to the other's device")
 
 
 def _result_dtype(a, b):
@@ -2219,23 +2249,24 @@ def rand(*size, dtype=np.float32, requires_grad=False):
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
-    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return zeros(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad=False):
-    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return ones(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, requires_grad=False):
-    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return full(t.shape, fill_value, dtype=t.dtype if dtype is None else dtype,
+                requires_grad=requires_grad)
 
 
 def randn_like(t, dtype=None, requires_grad=False):
-    return randn(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return randn(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 def rand_like(t, dtype=None, requires_grad=False):
-    return rand(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return rand(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 # ---- the NumPy protocol: which NumPy calls on tensors are recorded --------------------------

@@ -16,7 +16,6 @@ import argparse
 
 import numpy as np
 import torch
-
 from common import best_of, machine, report
 
 import simplegrad as sg
@@ -82,7 +81,7 @@ def main():
         report(name, ours, theirs, 3.0)
         print(f"{'':<44} per op: simplegrad {ours / (3 * steps) * 1e6:.2f} us, "
               f"torch {theirs / (3 * steps) * 1e6:.2f} us")
-    for dtype, tdtype in ((np.float32, torch.float32), (np.float64, torch.float64)):
+    for dtype in (np.float32, np.float64):
         ours = best_of(matmul_chain("simplegrad", args.size, args.depth, dtype), args.repeat)
         theirs = best_of(matmul_chain("torch", args.size, args.depth, dtype), args.repeat)
         report(f"{args.depth} matmuls {args.size}x{args.size} {np.dtype(dtype).name}, fwd+bwd",
