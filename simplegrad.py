@@ -477,7 +477,15 @@ class NumpyDevice(Device):
     maximum = staticmethod(np.maximum)
     minimum = staticmethod(np.minimum)
     tanh = staticmethod(np.tanh)
-    matmul = staticmethod(np.matmul)
+
+    def matmul(self, x, y):
+        # BLAS takes transposed views as they are, but a broadcast (stride 0) operand, such as
+        # the gradient of a sum, sends NumPy to a slower loop: give it real memory first
+        if 0 in x.strides:
+            x = np.ascontiguousarray(x)
+        if 0 in y.strides:
+            y = np.ascontiguousarray(y)
+        return np.matmul(x, y)
 
     def clip(self, x, lo, hi):
         return np.clip(x, lo, hi)

@@ -21,6 +21,20 @@ def best_of(fn, repeat=5, warmup=1):
     return min(times)
 
 
+def compare(fns, repeat=5, rounds=3):
+    """Best time of each named workload over `rounds` rounds of `repeat` back-to-back runs.
+
+    Each library runs in a block of its own (a BLAS thread pool left spinning by the previous
+    call would otherwise slow the next library), and the blocks alternate across rounds so
+    that a slow stretch of a shared machine does not fall on one library only.
+    """
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            best[name] = min(best[name], best_of(fn, repeat))
+    return best
+
+
 def machine():
     """A one-line description of where the figures were taken."""
     import numpy as np
