@@ -1301,11 +1301,6 @@ class Tensor(metaclass=_TensorMeta):
         self._node, self._rg = None, False
         return self
 
-    def zero_(self):
-        """Fill with zeros in place (as optimizers update parameters)."""
-        self.data[...] = 0
-        return self
-
     # ---- casting ----------------------------------------------------------------------------
     def astype(self, dtype):
         dtype = np.dtype(dtype)
@@ -1556,8 +1551,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         axes, keep = _reduction_args("mean", self, axis, dim, keepdims, keepdim)
-        count = _size(n for i, n in enumerate(self.shape) if axes is None or i in axes)
-        return _sum(_floating(self), axes, keep) * (1.0 / max(count, 1))
+        return _sum(_floating(self), axes, keep) * (1.0 / max(_count(self.shape, axes), 1))
 
     def var(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
             unbiased=None, ddof=None):
@@ -1569,7 +1563,7 @@ class Tensor(metaclass=_TensorMeta):
             correction = ddof
         x = _floating(self)
         centered = x - x.mean(axes, keepdims=True)
-        count = _size(n for i, n in enumerate(self.shape) if axes is None or i in axes)
+        count = _count(self.shape, axes)
         return (centered * centered).sum(axes, keepdims=keep) / max(count - correction, 0)
 
     def std(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
@@ -1645,18 +1639,16 @@ class Tensor(metaclass=_TensorMeta):
         out = (x - m).exp().sum(axes, keepdims=True).log() + m
         return out if keep else out.reshape(_reduced(self.shape, axes))
 
-    def softmax(self, axis=-1, *, dim=None):
+    def softmax(self, dim=-1, *, axis=None):
         """exp(x) / sum(exp(x)) along one dim (the last by default)."""
-        axes, _ = _reduction_args("softmax", self, axis if dim is None else dim, None, False,
-                                  None)
+        axes, _ = _reduction_args("softmax", self, axis, dim, False, None)
         x = _floating(self)
         e = (x - _wrap(x._device.max(x.data, axes, True), x._device)).exp()
         return e / e.sum(axes, keepdims=True)
 
-    def log_softmax(self, axis=-1, *, dim=None):
+    def log_softmax(self, dim=-1, *, axis=None):
         """x - logsumexp(x) along one dim (the last by default)."""
-        axes, _ = _reduction_args("log_softmax", self, axis if dim is None else dim, None,
-                                  False, None)
+        axes, _ = _reduction_args("log_softmax", self, axis, dim, False, None)
         return self - self.logsumexp(axes, keepdims=True)
 
     logsoftmax = log_softmax
@@ -1849,8 +1841,7 @@ class Tensor(metaclass=_TensorMeta):
         if method == "__call__" and fn is not None and not kwargs:
             like = next(x for x in inputs if isinstance(x, Tensor))
             return fn(*(_tensor(x, like) for x in inputs))
-        result = getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
-        return result
+        return getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
 
     def __array_function__(self, func, types, args, kwargs):
         impl = _FUNCTIONS.get(func)
@@ -1983,7 +1974,13 @@ def _reduction_args(op, t, axis, dim, keepdims, keepdim):
 
 
 def _reduced(shape, axes):
+    """The shape left after reducing `axes` (None: all) without keepdims."""
     return tuple(n for i, n in enumerate(shape) if axes is not None and i not in axes)
+
+
+def _count(shape, axes):
+    """How many elements each output of a reduction over `axes` (None: all) combines."""
+    return _size(n for i, n in enumerate(shape) if axes is None or i in axes)
 
 
 def _index_key(t, key):
