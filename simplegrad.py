@@ -180,6 +180,10 @@ class Device:
         """x converted to `dtype`."""
         self._missing("astype")
 
+    def assign(self, dst, src):
+        """Write src (an array or scalar, broadcast to dst's shape) into dst, in place."""
+        self._missing("assign")
+
     # ---- derived kernels: defaults use only the primitives and the plumbing -------------------
     # elementwise
     def neg(self, x):
@@ -462,6 +466,9 @@ class NumpyDevice(Device):
     def astype(self, x, dtype):
         return np.asarray(x).astype(dtype, copy=False)
 
+    def assign(self, dst, src):
+        np.copyto(dst, src, casting="unsafe")
+
     # derived kernels, natively
     neg = staticmethod(np.negative)
     subtract = staticmethod(np.subtract)
@@ -724,8 +731,9 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
             g = grads.pop(id(t), None)
             if g is None:
                 continue
-            if t._hooks:
-                for hook in t._hooks.values():
+            hooks = t._hooks
+            if hooks:
+                for hook in list(hooks["grad"].values()):
                     new = hook(g)
                     if new is not None:
                         g = new
@@ -734,10 +742,15 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
                 if id(t) in target_ids:
                     found[id(t)] = g
             elif node is None or t._retain:
-                if t.grad is None:  # a tensor of its own, so two .grad never are one object
-                    t.grad = g if create_graph else _wrap(g.data, g._device)
+                if t.grad is None:
+                    # memory of its own: g may be a broadcast view or another tensor's
+                    # gradient too, and optimizers (torch.optim's as well) write into .grad
+                    t.grad = g if create_graph else _wrap(g._device.copy(g.data), g._device)
                 else:
                     t.grad = t.grad + g
+                if hooks:
+                    for hook in list(hooks["post_accumulate"].values()):
+                        hook(t)
             if node is None:
                 continue
             inputs = node.inputs
@@ -1287,10 +1300,20 @@ class Tensor(metaclass=_TensorMeta):
         if not self._rg:
             raise RuntimeError(f"register_hook: a tensor of shape {self.shape} that does not "
                                "require grad gets no gradient")
+        return self._add_hook("grad", hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(self) on a leaf each time backward() has accumulated into its .grad."""
+        if not self._rg or self._node is not None:
+            raise RuntimeError(f"register_post_accumulate_grad_hook: only a leaf that requires "
+                               f"grad accumulates a .grad (shape {self.shape})")
+        return self._add_hook("post_accumulate", hook)
+
+    def _add_hook(self, kind, hook):
         if self._hooks is None:
-            self._hooks = {}
-        handle = _HookHandle(self._hooks)
-        self._hooks[handle.id] = hook
+            self._hooks = {"grad": {}, "post_accumulate": {}}
+        handle = _HookHandle(self._hooks[kind])
+        self._hooks[kind][handle.id] = hook
         return handle
 
     def detach(self):

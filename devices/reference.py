@@ -12,7 +12,7 @@ import simplegrad
 
 
 class ReferenceDevice(simplegrad.Device):
-    """NumPy arrays, twelve primitives, seven plumbing methods."""
+    """NumPy arrays, twelve primitives, eight plumbing methods."""
 
     name = "reference"
 
@@ -78,3 +78,6 @@ class ReferenceDevice(simplegrad.Device):
 
     def astype(self, x, dtype):
         return np.asarray(x).astype(dtype)
+
+    def assign(self, dst, src):
+        np.copyto(dst, src, casting="unsafe")

@@ -16,7 +16,7 @@ from devices.reference import ReferenceDevice
 
 PRIMITIVES = ("exp", "log", "sum", "max", "argmax", "equal", "greater_equal", "add", "mul",
               "pow", "einsum", "as_strided")
-PLUMBING = ("array", "to_host", "full", "arange", "reshape", "copy", "astype")
+PLUMBING = ("array", "to_host", "full", "arange", "reshape", "copy", "astype", "assign")
 DERIVED = tuple(sorted(name for name, value in vars(sg.Device).items()
                        if callable(value) and not name.startswith("_")
                        and name not in PRIMITIVES + PLUMBING))
@@ -234,6 +234,17 @@ def test_full_arange_reshape_copy_astype(dev):
     y = np.array([-1.7, -0.2, 0.0, 0.5, 2.9])
     for dtype in (np.float32, np.int64, np.int32, np.bool_, np.float64):
         compare(dev, dev.astype(on(dev, y), dtype), y.astype(dtype), rtol=0, atol=0)
+
+
+def test_assign_writes_in_place(dev):
+    dst = dev.array(np.zeros((2, 3)))
+    alias = dst  # every holder of the array sees the write
+    dev.assign(dst, dev.array(np.arange(6.0).reshape(2, 3)))
+    compare(dev, alias, np.arange(6.0).reshape(2, 3), rtol=0, atol=0)
+    dev.assign(dst, 1.5)  # a scalar broadcasts
+    compare(dev, alias, np.full((2, 3), 1.5), rtol=0, atol=0)
+    dev.assign(dst, dev.array(np.array([1.0, 2.0, 3.0])))  # so does a smaller array
+    compare(dev, alias, np.tile([1.0, 2.0, 3.0], (2, 1)), rtol=0, atol=0)
 
 
 # ---- derived kernels ---------------------------------------------------------------------------
@@ -519,7 +530,7 @@ def _public_functions(cls):
 
 def test_reference_device_has_exactly_the_primitives_and_the_plumbing():
     # the test that keeps the "twelve primitives" claim true
-    assert len(PRIMITIVES) == 12 and len(PLUMBING) == 7
+    assert len(PRIMITIVES) == 12 and len(PLUMBING) == 8
     assert _public_functions(ReferenceDevice) == set(PRIMITIVES + PLUMBING)
 
 
@@ -536,7 +547,7 @@ STUB_ARGS = {
     "einsum": ("i->", np.ones(2)), "as_strided": (np.ones(2), (2,), (1,)),
     "array": ([1.0],), "to_host": (np.ones(2),), "full": ((2,), 0.0, np.float64),
     "arange": (3, np.int64), "reshape": (np.ones(2), (2, 1)), "copy": (np.ones(2),),
-    "astype": (np.ones(2), np.float32),
+    "astype": (np.ones(2), np.float32), "assign": (np.ones(2), 0.0),
 }
 
 

@@ -325,6 +325,33 @@ def test_hook_matches_torch():
     assert_close(x.grad, tx.grad, what="gradient through a replacing hook")
 
 
+def test_post_accumulate_grad_hook_sees_the_accumulated_gradient():
+    w = leaf([1.0, 2.0])
+    seen = []
+    handle = w.register_post_accumulate_grad_hook(lambda t: seen.append(np.array(t.grad)))
+    (w * w).sum().backward()
+    (w * 3.0).sum().backward()
+    np.testing.assert_array_equal(seen[0], [2.0, 4.0])
+    np.testing.assert_array_equal(seen[1], [5.0, 7.0])  # after accumulation, not before
+    handle.remove()
+    (w * w).sum().backward()
+    assert len(seen) == 2
+    with pytest.raises(RuntimeError, match="leaf"):
+        (w * 2.0).register_post_accumulate_grad_hook(print)
+
+
+def test_leaf_gradients_have_memory_of_their_own():
+    # add passes one gradient array to both inputs, and a sum's gradient is a broadcast view:
+    # each .grad must still be a separate, writable array, as optimizers write into it
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (a + b).sum().backward()
+    ga, gb = np.asarray(a.grad.data), np.asarray(b.grad.data)
+    assert not np.shares_memory(ga, gb)
+    if isinstance(a.grad.data, np.ndarray):
+        assert a.grad.data.flags.writeable and b.grad.data.flags.writeable
+    np.testing.assert_array_equal(ga, [1.0, 1.0])
+
+
 def test_detach_and_is_leaf():
     x = leaf([1.0, 2.0])
     y = x * 3.0
