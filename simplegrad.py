@@ -38,6 +38,8 @@ __version__ = "0.1.0"
 import functools
 import math
 import operator
+import sys
+import types
 
 import numpy as np
 
@@ -2359,3 +2361,22 @@ _FUNCTIONS = {
     np.broadcast_to: lambda array, shape, subok=False: _tensor(array).expand(shape),
     np.split: _np_split,
 }
+
+
+def _namespace(name, doc, **members):
+    """A submodule made from this file's names, so that `from simplegrad import nn` and
+    `import simplegrad.nn` both work while simplegrad stays one file."""
+    module = types.ModuleType(name, doc)
+    module.__dict__.update(members)
+    sys.modules[name] = module
+    return module
+
+
+# ================================================================================================
+# 5. nn
+# ================================================================================================
+
+
+# ================================================================================================
+# 6. optim
+# ================================================================================================
