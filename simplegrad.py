@@ -31,6 +31,7 @@ Sections of this file, each using only the ones above it:
     2. Engine    graph node · grad modes · iterative toposort · backprop · grad()
     3. Ops       one block per differentiable op: forward and backward side by side
     4. Tensor    construction · properties · backward · operators · composites · creation
+    6. optim     SGD · Adam · AdamW · RMSprop · Adagrad · torch.optim bridge
 """
 
 __version__ = "0.1.0"
@@ -49,6 +50,7 @@ __all__ = [
     "maximum", "minimum", "zeros", "ones", "full", "arange", "eye", "randn", "rand",
     "zeros_like", "ones_like", "full_like", "randn_like", "rand_like", "manual_seed",
     "float16", "float32", "float64", "int32", "int64", "uint8",
+    "optim", "Adam",
 ]
 
 float16, float32, float64 = np.float16, np.float32, np.float64
@@ -482,7 +484,6 @@ class NumpyDevice(Device):
     not_equal = staticmethod(np.not_equal)
     sign = staticmethod(np.sign)
     abs = staticmethod(np.abs)
-    where = staticmethod(np.where)
     maximum = staticmethod(np.maximum)
     minimum = staticmethod(np.minimum)
     tanh = staticmethod(np.tanh)
@@ -495,6 +496,29 @@ class NumpyDevice(Device):
         if 0 in y.strides:
             y = np.ascontiguousarray(y)
         return np.matmul(x, y)
+
+    def where(self, cond, x, y):
+        # np.where branches on every element, and a random mask makes it several times slower
+        # than arithmetic; on large float arrays, select bits instead: (x & m) | (y & ~m),
+        # with m all ones where cond holds, which is exact for every value, inf and nan too
+        if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
+                and isinstance(cond, np.ndarray) and cond.dtype == np.bool_
+                and x.dtype == y.dtype and x.dtype in _SAME_SIZE_INT):
+            return np.where(cond, x, y)  # Python scalars keep NumPy's weak typing here
+        bits = _SAME_SIZE_INT[x.dtype]
+        shape = np.broadcast_shapes(cond.shape, x.shape, y.shape)
+        if _size(shape) < 4096:
+            return np.where(cond, x, y)
+        mask = np.subtract(0, np.broadcast_to(cond, shape), dtype=bits)  # 0 - True = all ones
+        if _is_zero(y):
+            return np.bitwise_and(x.view(bits), mask, out=mask).view(x.dtype)
+        np.invert(mask, out=mask)
+        if _is_zero(x):
+            return np.bitwise_and(y.view(bits), mask, out=mask).view(x.dtype)
+        out = np.bitwise_and(y.view(bits), mask)
+        np.invert(mask, out=mask)
+        np.bitwise_or(out, np.bitwise_and(x.view(bits), mask, out=mask), out=out)
+        return out.view(x.dtype)
 
     def clip(self, x, lo, hi):
         return np.clip(x, lo, hi)
@@ -544,6 +568,14 @@ class NumpyDevice(Device):
 
     def concatenate(self, arrays, axis):
         return np.concatenate(arrays, axis)
+
+
+_SAME_SIZE_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def _is_zero(a):
+    """A 0-d array holding +0.0 (all bits clear), which a bitwise select can skip."""
+    return a.ndim == 0 and not a.view(_SAME_SIZE_INT[a.dtype])
 
 
 def _plan_einsum2(subscripts, x_shape, y_shape):
@@ -2380,3 +2412,382 @@ def _namespace(name, doc, **members):
 # ================================================================================================
 # 6. optim
 # ================================================================================================
+
+# Optimizers update parameter arrays in place (device.assign), so every alias of that memory (a
+# torch.from_numpy view, a DLPack capsule) sees the new values. Each update rule follows
+# torch.optim's single-tensor code formula for formula and in the same order of operations, so
+# that trajectories agree with PyTorch's to rounding. Rules are written with Tensor arithmetic
+# under no_grad: they run on every device, and the state they keep is Tensors.
+
+def _zeros_like(p, value=0):
+    """A new tensor of p's shape, dtype and device, filled with `value`."""
+    return _wrap(p._device.full(p.shape, value, p.dtype), p._device)
+
+
+def _lerp(start, end, weight):
+    # start + weight (end - start), computed as torch.lerp does so that rounding matches
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+def _state_value(key, value, p):
+    """A loaded state entry: numbers stay numbers, arrays become new tensors like p's."""
+    if key == "step":
+        return int(float(value))
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    d = p._device
+    if isinstance(value, Tensor) and value._device == d:
+        data = value.data
+    else:  # a NumPy array, a torch tensor, a tensor of another device
+        data = d.array(np.asarray(value))
+    if _is_float(data.dtype):
+        data = d.astype(data, p.dtype)
+    return _wrap(d.copy(data), d)
+
+
+def _zero_(t):
+    """Zero a gradient in place where it owns writable memory, else give it new zeros."""
+    writeable = getattr(getattr(t.data, "flags", None), "writeable", True)
+    if t._rg or not writeable:  # a recorded gradient (create_graph), a view or a NumPy scalar
+        return _zeros_like(t)
+    t._device.assign(t.data, 0)
+    return t
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, zero_grad, step, state_dict.
+
+    ``Optimizer(params, defaults)`` as in PyTorch (options may also come as keywords). `params`
+    is an iterable of tensors or of dicts, each with ``"params"`` and its own options. A subclass
+    writes one rule, ``update(p, grad, state, group)``, returning p's new value; step() writes
+    that value into p's array in place.
+    """
+
+    def __init__(self, params, defaults=None, **options):
+        self.defaults = {**(defaults or {}), **options}
+        self.state = {}
+        self.param_groups = []
+        if isinstance(params, Tensor) or isinstance(params, dict):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of tensors or "
+                            f"of dicts, not a {type(params).__name__}")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group):
+        """Add a group of parameters with its own options (the defaults fill the rest)."""
+        name = type(self).__name__
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{name}: a parameter group must be a dict, "
+                            f"not a {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group.get("params")
+        if params is None:
+            raise ValueError(f"{name}: a parameter group needs a 'params' entry")
+        params = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: can only optimize Tensors, not {type(p).__name__}")
+            if not _is_float(p.dtype):
+                raise TypeError(f"{name}: can only optimize floating-point tensors, this one is "
+                                f"{p.dtype} of shape {p.shape}")
+            if p._node is not None:
+                raise ValueError(f"{name}: can't optimize a non-leaf tensor (shape {p.shape}, "
+                                 f"made by '{p._node.name}'); optimize the leaves it comes from")
+            if id(p) in seen:
+                raise ValueError(f"{name}: a parameter of shape {p.shape} appears twice in the "
+                                 "parameter groups")
+            seen.add(id(p))
+        for p in params:  # checked first, so an error leaves every tensor as it was
+            p.requires_grad_(True)
+        group["params"] = params
+        for key, default in self.defaults.items():
+            group.setdefault(key, default)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients: set .grad to None, or (set_to_none=False) fill it with zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad = None if set_to_none else _zero_(p.grad)
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; returns closure()'s loss if given one.
+
+        `closure` re-evaluates the model (zero_grad, forward, backward) and returns the loss.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    grad = -p.grad if group.get("maximize") else p.grad
+                    new = self.update(p, grad, self.state.setdefault(p, {}), group)
+                    p._device.assign(p.data, new.data)
+        return loss
+
+    def update(self, p, grad, state, group):
+        """The new value of parameter p, given its gradient, its state (updated in place) and
+        its group's options."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement update()")
+
+    def state_dict(self):
+        """The state and the options as in PyTorch: parameters are referred to by index."""
+        index, groups = {}, []
+        for group in self.param_groups:
+            packed = {key: value for key, value in group.items() if key != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Take the state and options of state_dict() (copied: the two do not share memory)."""
+        name = type(self).__name__
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: {len(saved)} parameter groups saved, "
+                             f"{len(self.param_groups)} here")
+        params = {}
+        for i, (s, group) in enumerate(zip(saved, self.param_groups)):
+            if len(s["params"]) != len(group["params"]):
+                raise ValueError(f"{name}.load_state_dict: parameter group {i} has "
+                                 f"{len(s['params'])} parameters saved, "
+                                 f"{len(group['params'])} here")
+            params.update(zip(s["params"], group["params"]))
+        state = {}
+        for index, entries in state_dict["state"].items():
+            p = params[int(index)]  # int(): keys may have become strings (JSON)
+            state[p] = {key: _state_value(key, value, p) for key, value in entries.items()}
+        self.state = state
+        for s, group in zip(saved, self.param_groups):
+            for key, value in s.items():
+                if key != "params":
+                    group[key] = list(value) if isinstance(value, list) else value
+
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {key}: {value}" for key, value in sorted(group.items())
+                      if key != "params"]
+        return "\n".join(lines + [")"])
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), with PyTorch's options and formulas.
+
+    The learning rate defaults to 0.01, the original simplegrad's, where PyTorch's is 1e-3.
+    The original keyword names ``learning_rate``, ``beta1``, ``beta2`` and ``epsilon`` are
+    accepted too.
+    """
+
+    def __init__(self, params, lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False,
+                 learning_rate=None, beta1=None, beta2=None, epsilon=None):
+        lr = lr if learning_rate is None else learning_rate
+        betas = (betas[0] if beta1 is None else beta1, betas[1] if beta2 is None else beta2)
+        eps = eps if epsilon is None else epsilon
+        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"{type(self).__name__}: invalid option: lr={lr}, betas={betas}, "
+                             f"eps={eps}, weight_decay={weight_decay}")
+        super().__init__(params, dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize, decoupled_weight_decay=decoupled_weight_decay))
+
+    def update(self, p, grad, state, group):
+        """One Adam step for p (torch.optim.adam's _single_tensor_adam)."""
+        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], \
+            group["weight_decay"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"], state["exp_avg_sq"] = _zeros_like(p), _zeros_like(p)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = _zeros_like(p)
+        state["step"] = step = state["step"] + 1
+        if wd != 0:
+            if group["decoupled_weight_decay"]:
+                p = p * (1 - lr * wd)  # AdamW: decay the weights themselves
+            else:
+                grad = grad + wd * p  # L2 penalty folded into the gradient
+        # running averages of the gradient and of its square
+        state["exp_avg"] = exp_avg = _lerp(state["exp_avg"], grad, 1 - beta1)
+        state["exp_avg_sq"] = exp_avg_sq = state["exp_avg_sq"] * beta2 + (1 - beta2) * grad * grad
+        if group["amsgrad"]:  # normalize by the largest second moment seen so far
+            state["max_exp_avg_sq"] = exp_avg_sq = maximum(state["max_exp_avg_sq"], exp_avg_sq)
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        step_size = lr / bias_correction1
+        denom = exp_avg_sq.sqrt() / bias_correction2 ** 0.5 + eps
+        return p + (-step_size * exp_avg) / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's defaults."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with momentum (optionally Nesterov's), dampening and
+    weight decay, as torch.optim.SGD."""
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+                 nesterov=False, *, maximize=False):
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: invalid option: lr={lr}, momentum={momentum}, "
+                             f"weight_decay={weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def update(self, p, grad, state, group):
+        """One SGD step for p (torch.optim.sgd's _single_tensor_sgd)."""
+        momentum = group["momentum"]
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * p
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:  # the first step starts the velocity at the gradient
+                buf = grad.clone()
+            else:
+                buf = buf * momentum + (1 - group["dampening"]) * grad
+            state["momentum_buffer"] = buf
+            grad = grad + momentum * buf if group["nesterov"] else buf
+        return p + -group["lr"] * grad
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), optionally centered and with momentum, as torch.optim.RMSprop."""
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                 centered=False, *, maximize=False):
+        if lr < 0 or alpha < 0 or eps < 0 or weight_decay < 0 or momentum < 0:
+            raise ValueError(f"RMSprop: invalid option: lr={lr}, alpha={alpha}, eps={eps}, "
+                             f"weight_decay={weight_decay}, momentum={momentum}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    def update(self, p, grad, state, group):
+        """One RMSprop step for p (torch.optim.rmsprop's _single_tensor_rmsprop)."""
+        lr, alpha, momentum = group["lr"], group["alpha"], group["momentum"]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = _zeros_like(p)
+            if momentum > 0:
+                state["momentum_buffer"] = _zeros_like(p)
+            if group["centered"]:
+                state["grad_avg"] = _zeros_like(p)
+        state["step"] += 1
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * p
+        state["square_avg"] = square_avg = state["square_avg"] * alpha + (1 - alpha) * grad * grad
+        if group["centered"]:  # divide by an estimate of the variance rather than the 2nd moment
+            state["grad_avg"] = grad_avg = _lerp(state["grad_avg"], grad, 1 - alpha)
+            avg = (square_avg + -1 * grad_avg * grad_avg).sqrt()
+        else:
+            avg = square_avg.sqrt()
+        avg = avg + group["eps"]
+        if momentum > 0:
+            state["momentum_buffer"] = buf = state["momentum_buffer"] * momentum + grad / avg
+            return p + -lr * buf
+        return p + (-lr * grad) / avg
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), with learning-rate decay, as torch.optim.Adagrad."""
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                 eps=1e-10, *, maximize=False):
+        if lr < 0 or lr_decay < 0 or weight_decay < 0 or initial_accumulator_value < 0 or eps < 0:
+            raise ValueError(f"Adagrad: invalid option: lr={lr}, lr_decay={lr_decay}, "
+                             f"weight_decay={weight_decay}, initial_accumulator_value="
+                             f"{initial_accumulator_value}, eps={eps}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+
+    def update(self, p, grad, state, group):
+        """One Adagrad step for p (torch.optim.adagrad's _single_tensor_adagrad)."""
+        if not state:
+            state["step"] = 0
+            state["sum"] = _zeros_like(p, group["initial_accumulator_value"])
+        state["step"] = step = state["step"] + 1
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * p
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        state["sum"] = total = state["sum"] + grad * grad
+        std = total.sqrt() + group["eps"]
+        return p + (-clr * grad) / std
+
+
+# ---- the PyTorch bridge -------------------------------------------------------------------------
+
+def _torch_view(torch, array):
+    """A torch tensor on the memory of a device array (NumPy's, or any DLPack exporter)."""
+    if isinstance(array, np.ndarray):
+        return torch.from_numpy(array)
+    return torch.from_dlpack(array)
+
+
+def torch_params(params):
+    """Torch leaf tensors sharing memory with simplegrad parameters, for ``torch.optim``.
+
+    Any torch.optim optimizer, and any LR scheduler on it, then drives the parameters::
+
+        params = optim.torch_params(model.parameters())
+        opt = torch.optim.AdamW(params, lr=1e-3)
+        ...
+        loss.backward(); opt.step(); opt.zero_grad()      # loss: a simplegrad tensor
+
+    Nothing is copied: each torch tensor is a view of a parameter's array, and after every
+    backward() its ``.grad`` is a view of the parameter's gradient. torch's ``zero_grad()``
+    (which sets ``.grad`` to None) makes the next backward() start the simplegrad gradient
+    afresh; simplegrad's ``p.grad = None`` works too. torch is imported here only.
+    """
+    import torch
+
+    out = []
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"torch_params: expected simplegrad Tensors, not {type(p).__name__}")
+        p.requires_grad_(True)
+        tp = _torch_view(torch, p.data).requires_grad_(True)
+
+        def restart(g, tp=tp, p=p):
+            if tp.grad is None:  # torch's zero_grad() ran: accumulation starts again
+                p.grad = None
+
+        def share(p, tp=tp):
+            if isinstance(p.grad.data, np.generic):  # a 0-d result: give it real memory
+                p.grad.data = np.array(p.grad.data)
+            tp.grad = _torch_view(torch, p.grad.data)
+
+        p.register_hook(restart)
+        p.register_post_accumulate_grad_hook(share)
+        out.append(tp)
+    return out
+
+
+optim = _namespace(
+    "simplegrad.optim", "Optimizers that update simplegrad parameters in place, and the bridge "
+    "that lets torch.optim drive them.",
+    Optimizer=Optimizer, SGD=SGD, Adam=Adam, AdamW=AdamW, RMSprop=RMSprop, Adagrad=Adagrad,
+    torch_params=torch_params)
