@@ -31,16 +31,20 @@ Sections of this file, each using only the ones above it:
     2. Engine    graph node · grad modes · iterative toposort · backprop · grad()
     3. Ops       one block per differentiable op: forward and backward side by side
     4. Tensor    construction · properties · backward · operators · composites · creation
+    5. nn        Module · layers · losses · init · state_dict · save/load · data
     6. optim     SGD · Adam · AdamW · RMSprop · Adagrad · torch.optim bridge
 """
 
 __version__ = "0.1.0"
 
 import functools
+import json
 import math
 import operator
+import os
 import sys
 import types
+import zipfile
 
 import numpy as np
 
@@ -50,6 +54,7 @@ __all__ = [
     "maximum", "minimum", "zeros", "ones", "full", "arange", "eye", "randn", "rand",
     "zeros_like", "ones_like", "full_like", "randn_like", "rand_like", "manual_seed",
     "float16", "float32", "float64", "int32", "int64", "uint8",
+    "nn", "save", "load", "DataLoader", "TensorDataset",
     "optim", "Adam",
 ]
 
@@ -2408,6 +2413,1412 @@ def _namespace(name, doc, **members):
 # 5. nn
 # ================================================================================================
 
+# Layers, losses and the Module machinery, as torch.nn, made of Tensor operations only: nothing
+# here has backward code of its own. Parameters and buffers are written in place only through
+# Device.assign, so that every alias of their memory (a torch.from_numpy view, a DLPack capsule)
+# sees the new values. Default initialisation and weight layout are PyTorch's, so a torch state
+# dict loads directly.
+
+# ---- Parameter and Module ----------------------------------------------------------------------
+
+class Parameter(Tensor):
+    """A tensor that a Module registers as a parameter; it requires grad by default."""
+
+    __slots__ = ()
+
+    def __init__(self, data=None, requires_grad=True):
+        if data is None:
+            data = np.zeros(0, np.float32)
+        device = data._device if isinstance(data, Tensor) else None
+        super().__init__(data, requires_grad=requires_grad, device=device)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+def _join(prefix, name):
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _found(name, value):
+    """(name, item) for each Parameter and Module in value, looking inside lists, tuples and
+    dicts, whose entries are named as in torch's ModuleList and ModuleDict: name.0, name.key."""
+    if isinstance(value, (Parameter, Module)):
+        yield name, value
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _found(f"{name}.{i}", item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _found(f"{name}.{key}", item)
+
+
+def _host_value(value):
+    """A state-dict entry as a NumPy array: from a Tensor, an array, a torch tensor, a number."""
+    if isinstance(value, Tensor):
+        return value.numpy()
+    if hasattr(value, "detach"):  # a torch tensor that requires grad (state_dict(keep_vars))
+        value = value.detach()
+    return np.asarray(value)
+
+
+class _LoadResult(tuple):
+    """(missing_keys, unexpected_keys), as torch's load_state_dict returns."""
+
+    def __new__(cls, missing_keys, unexpected_keys):
+        return super().__new__(cls, (missing_keys, unexpected_keys))
+
+    missing_keys = property(operator.itemgetter(0))
+    unexpected_keys = property(operator.itemgetter(1))
+
+
+class Module:
+    """Base class of layers and models (torch.nn.Module); forward() says what it computes.
+
+    There is no registration step: every attribute that is a Parameter or a Module, or a list,
+    tuple or dict holding them, is found when asked for, in the order the attributes were first
+    set. Entries of containers are named as in torch (``layers.0.weight``), and, as in torch, a
+    module lists its own parameters, then its buffers, then those of its sub-modules. A plain
+    Tensor attribute is not state; ``register_buffer`` makes it a buffer (saved in state_dict,
+    converted by double() and to(), but not a parameter).
+    """
+
+    training = True
+    _buffers = {}  # buffer name -> persistent; replaced, never mutated, by register_buffer
+
+    def __init__(self):
+        self.training = True
+
+    def forward(self, *args, **kwargs):
+        """What the module computes; subclasses define it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- what the module holds ----------------------------------------------------------------
+    def _attributes(self):
+        """The (name, value) pairs searched for parameters and sub-modules; containers override."""
+        return vars(self).items()
+
+    def _own(self):
+        """This module's own parameters and its direct sub-modules, in attribute order."""
+        for name, value in self._attributes():
+            yield from _found(name, value)
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Set attribute `name` to tensor (or None) and keep it as state that is not a parameter:
+        in state_dict when persistent, converted by double()/float()/to()."""
+        if tensor is not None and (not isinstance(tensor, Tensor)
+                                   or isinstance(tensor, Parameter)):
+            raise TypeError(f"register_buffer: '{name}' must be a Tensor (not a Parameter) or "
+                            f"None, not {type(tensor).__name__}")
+        setattr(self, name, tensor)
+        self._buffers = {**self._buffers, name: bool(persistent)}
+
+    def named_children(self):
+        """(name, module) for each direct sub-module."""
+        seen = set()
+        for name, value in self._own():
+            if isinstance(value, Module) and id(value) not in seen:
+                seen.add(id(value))
+                yield name, value
+
+    def children(self):
+        """The direct sub-modules."""
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, memo=None, prefix=""):
+        """(dotted name, module) for this module and every module below it, each once."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(memo, _join(prefix, name))
+
+    def modules(self):
+        """This module and every module below it, each once."""
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix="", recurse=True):
+        """(dotted name, Parameter) for every parameter, each once, in torch's order."""
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, value in module._own():
+                if isinstance(value, Parameter) and id(value) not in seen:
+                    seen.add(id(value))
+                    yield _join(module_prefix, name), value
+
+    def parameters(self, recurse=True):
+        """Every parameter, each once."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix="", recurse=True):
+        """(dotted name, tensor) for every buffer that is not None, each once."""
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name in module._buffers:
+                t = getattr(module, name, None)
+                if t is not None and id(t) not in seen:
+                    seen.add(id(t))
+                    yield _join(module_prefix, name), t
+
+    def buffers(self, recurse=True):
+        """Every buffer that is not None, each once."""
+        for _, t in self.named_buffers(recurse=recurse):
+            yield t
+
+    # ---- modes and gradients ------------------------------------------------------------------
+    def train(self, mode=True):
+        """Set training mode on this module and all below it (Dropout, BatchNorm); returns self."""
+        for module in self.modules():
+            module.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Set evaluation mode on this module and all below it; returns self."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad=True):
+        """Make every parameter require grad or not; returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none=True):
+        """Forget the parameters' gradients: set .grad to None, or fill it with zeros."""
+        for p in self.parameters():
+            g = p.grad
+            if g is None or set_to_none:
+                p.grad = None
+            elif g._node is None and getattr(getattr(g.data, "flags", None), "writeable", True):
+                g._device.assign(g.data, 0)
+            else:  # a recorded gradient (create_graph) or read-only memory: new zeros
+                p.grad = _wrap(g._device.full(g.shape, 0, g.dtype), g._device)
+
+    def apply(self, fn):
+        """Call fn on every sub-module, then on this module (as torch); returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ---- dtype and device ---------------------------------------------------------------------
+    def to(self, *args, dtype=None, device=None):
+        """Move every parameter and buffer to a Device and/or convert the floating ones to a
+        dtype: to(np.float64), to(device), to(device, dtype). Returns self.
+
+        The same Parameter objects get new arrays (so an optimizer made earlier still holds
+        them), but views of the old memory, such as a torch.from_numpy alias, no longer follow.
+        """
+        for arg in args:
+            if isinstance(arg, Device):
+                device = arg
+            else:
+                dtype = arg
+        dtype = None if dtype is None else np.dtype(dtype)
+        for t in [*self.parameters(), *self.buffers()]:
+            for holder in (t, t.grad):
+                if holder is None:
+                    continue
+                d = holder._device
+                if device is not None and device != d:
+                    holder.data, holder._device = device.array(d.to_host(holder.data)), device
+                    d = device
+                if dtype is not None and _is_float(holder.dtype) and holder.dtype != dtype:
+                    holder.data = d.astype(holder.data, dtype)
+        return self
+
+    def double(self):
+        """Convert floating parameters and buffers to float64 (see to()); returns self."""
+        return self.to(np.float64)
+
+    def float(self):
+        """Convert floating parameters and buffers to float32 (see to()); returns self."""
+        return self.to(np.float32)
+
+    def half(self):
+        """Convert floating parameters and buffers to float16 (see to()); returns self."""
+        return self.to(np.float16)
+
+    # ---- state_dict ---------------------------------------------------------------------------
+    def state_dict(self, destination=None, prefix="", keep_vars=False):
+        """Parameters and persistent buffers by dotted name, in torch's order and with torch's
+        key names; the values are detached tensors sharing the memory (keep_vars: the tensors)."""
+        out = {} if destination is None else destination
+        own = list(self._own())
+        for name, value in own:
+            if isinstance(value, Parameter):
+                out[prefix + name] = value if keep_vars else value.detach()
+        for name, persistent in self._buffers.items():
+            t = getattr(self, name, None)
+            if persistent and t is not None:
+                out[prefix + name] = t if keep_vars else t.detach()
+        for name, value in own:
+            if isinstance(value, Module):
+                value.state_dict(out, prefix + name + ".", keep_vars)
+        return out
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy the values of state_dict (Tensors, NumPy arrays, torch tensors, numbers) into
+        the existing parameter and buffer arrays, in place, converting to their dtypes.
+
+        Every key and shape is checked before anything is written, so an error leaves the module
+        as it was. Returns (missing_keys, unexpected_keys), as torch.
+        """
+        targets = self.state_dict(keep_vars=True)
+        missing = [key for key in targets if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in targets]
+        errors = []
+        if strict and missing:
+            errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing)
+                          + ".")
+        if strict and unexpected:
+            errors.append("Unexpected key(s) in state_dict: "
+                          + ", ".join(f'"{k}"' for k in unexpected) + ".")
+        sources = {}
+        for key, target in targets.items():
+            if key in state_dict:
+                source = _host_value(state_dict[key])
+                if tuple(source.shape) != target.shape:
+                    errors.append(f"size mismatch for {key}: copying a param with shape "
+                                  f"{tuple(source.shape)} from checkpoint, the shape in current "
+                                  f"model is {target.shape}.")
+                sources[key] = source
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(errors))
+        for key, source in sources.items():
+            d = targets[key]._device
+            d.assign(targets[key].data, d.array(source, targets[key].dtype))
+        return _LoadResult(missing, unexpected)
+
+    # ---- repr ---------------------------------------------------------------------------------
+    def extra_repr(self):
+        """The settings shown between the parentheses of repr(); layers override it."""
+        return ""
+
+    def __repr__(self):
+        extra = self.extra_repr()
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ")
+                    for name, child in self.named_children()]
+        lines = (extra.split("\n") if extra else []) + children
+        if not children and len(lines) <= 1:
+            return f"{type(self).__name__}({extra})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _check_module(owner, module):
+    if not isinstance(module, Module):
+        raise TypeError(f"{owner}: {type(module).__name__} is not a Module")
+    return module
+
+
+class Sequential(Module):
+    """Modules applied one after the other: Sequential(m0, m1, ...) or Sequential(dict of
+    named modules); the sub-modules are named "0", "1", ... or by their keys, as in torch."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], dict):
+            items = modules[0].items()
+        else:
+            items = ((str(i), m) for i, m in enumerate(modules))
+        self._modules = {name: _check_module("Sequential", m) for name, m in items}
+
+    def _attributes(self):
+        return self._modules.items()
+
+    def forward(self, input):
+        """Each module applied to the previous one's output."""
+        for module in self._modules.values():
+            input = module(input)
+        return input
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(dict(list(self._modules.items())[index]))
+        return list(self._modules.values())[index]
+
+    def append(self, module):
+        """Add a module at the end; returns self."""
+        self._modules[str(len(self._modules))] = _check_module("Sequential", module)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules, named "0", "1", ... by position (torch.nn.ModuleList)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        self._list = [_check_module("ModuleList", m) for m in modules]
+
+    def _attributes(self):
+        return ((str(i), m) for i, m in enumerate(self._list))
+
+    def __len__(self):
+        return len(self._list)
+
+    def __iter__(self):
+        return iter(self._list)
+
+    def __getitem__(self, index):
+        return ModuleList(self._list[index]) if isinstance(index, slice) else self._list[index]
+
+    def __setitem__(self, index, module):
+        self._list[index] = _check_module("ModuleList", module)
+
+    def __delitem__(self, index):
+        del self._list[index]
+
+    def append(self, module):
+        """Add a module at the end; returns self."""
+        self._list.append(_check_module("ModuleList", module))
+        return self
+
+    def extend(self, modules):
+        """Add modules at the end; returns self."""
+        self._list.extend(_check_module("ModuleList", m) for m in modules)
+        return self
+
+    def insert(self, index, module):
+        """Insert a module before position index."""
+        self._list.insert(index, _check_module("ModuleList", module))
+
+
+class ModuleDict(Module):
+    """A dict of modules, named by their keys (torch.nn.ModuleDict)."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        self._dict = {}
+        self.update(modules or {})
+
+    def _attributes(self):
+        return self._dict.items()
+
+    def __len__(self):
+        return len(self._dict)
+
+    def __iter__(self):
+        return iter(self._dict)
+
+    def __contains__(self, key):
+        return key in self._dict
+
+    def __getitem__(self, key):
+        return self._dict[key]
+
+    def __setitem__(self, key, module):
+        self._dict[str(key)] = _check_module("ModuleDict", module)
+
+    def __delitem__(self, key):
+        del self._dict[key]
+
+    def keys(self):
+        """The keys, in insertion order."""
+        return self._dict.keys()
+
+    def values(self):
+        """The modules, in insertion order."""
+        return self._dict.values()
+
+    def items(self):
+        """(key, module) pairs, in insertion order."""
+        return self._dict.items()
+
+    def update(self, modules):
+        """Add the (key, module) pairs of a dict or of an iterable of pairs."""
+        for key, module in (modules.items() if isinstance(modules, dict) else modules):
+            self[key] = module
+
+
+# ---- init --------------------------------------------------------------------------------------
+# Each function overwrites a tensor's memory in place (through Device.assign) and returns it.
+# Random values come from simplegrad's generator (manual_seed), or from `generator` (a NumPy
+# Generator) when one is given, drawn on the host and then copied to the device.
+
+def _fill(tensor, host):
+    """Write a host array into tensor's memory, in place."""
+    d = tensor._device
+    d.assign(tensor.data, d.array(np.asarray(host, dtype=tensor.dtype)))
+    return tensor
+
+
+def _random(generator):
+    return _rng if generator is None else generator
+
+
+def _fan(op, tensor, mode):
+    """fan_in (mode 'fan_in') or fan_out of a weight: (out, in, *kernel), as torch computes it."""
+    if tensor.ndim < 2:
+        raise ValueError(f"{op}: fan in and fan out need a tensor of at least 2 dims, got shape "
+                         f"{tensor.shape}")
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"{op}: mode must be 'fan_in' or 'fan_out', not {mode!r}")
+    receptive = _size(tensor.shape[2:])
+    return tensor.shape[1] * receptive if mode == "fan_in" else tensor.shape[0] * receptive
+
+
+def calculate_gain(nonlinearity, param=None):
+    """The recommended gain for an activation function (torch.nn.init.calculate_gain)."""
+    if nonlinearity in ("linear", "identity", "sigmoid") or nonlinearity.startswith("conv"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    """Fill with samples from U(a, b)."""
+    return _fill(tensor, _random(generator).uniform(a, b, tensor.shape))
+
+
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    """Fill with samples from N(mean, std^2)."""
+    return _fill(tensor, _random(generator).normal(mean, std, tensor.shape))
+
+
+def constant_(tensor, val):
+    """Fill with the value val."""
+    tensor._device.assign(tensor.data, val)
+    return tensor
+
+
+def zeros_(tensor):
+    """Fill with zeros."""
+    return constant_(tensor, 0)
+
+
+def ones_(tensor):
+    """Fill with ones."""
+    return constant_(tensor, 1)
+
+
+def xavier_uniform_(tensor, gain=1.0, generator=None):
+    """Glorot: U(-b, b) with b = gain sqrt(6 / (fan_in + fan_out))."""
+    fans = _fan("xavier_uniform_", tensor, "fan_in") + _fan("xavier_uniform_", tensor, "fan_out")
+    bound = gain * math.sqrt(6.0 / fans)
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(tensor, gain=1.0, generator=None):
+    """Glorot: N(0, std^2) with std = gain sqrt(2 / (fan_in + fan_out))."""
+    fans = _fan("xavier_normal_", tensor, "fan_in") + _fan("xavier_normal_", tensor, "fan_out")
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / fans), generator)
+
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    """He: U(-b, b) with b = gain sqrt(3 / fan), gain = calculate_gain(nonlinearity, a)."""
+    fan = _fan("kaiming_uniform_", tensor, mode)
+    if fan == 0:  # an empty tensor: nothing to fill (torch warns)
+        return tensor
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    """He: N(0, std^2) with std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
+    fan = _fan("kaiming_normal_", tensor, mode)
+    if fan == 0:
+        return tensor
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), generator)
+
+
+# ---- functional: layers and activations ----------------------------------------------------
+
+def _as_tensor(x, like):
+    """x as a Tensor on like's device; unlike _tensor, a Python int stays an integer."""
+    return x if isinstance(x, Tensor) else Tensor(x, device=like._device)
+
+
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias, with weight laid out (out_features, in_features) as torch."""
+    out = matmul(input, weight.T)
+    return out if bias is None else out + bias
+
+
+def relu(input):
+    """max(x, 0)."""
+    return input.relu()
+
+
+def leaky_relu(input, negative_slope=0.01):
+    """x where x > 0, else negative_slope x."""
+    return input.leaky_relu(negative_slope)
+
+
+def gelu(input, approximate="none"):
+    """x Phi(x), or its tanh approximation (approximate='tanh')."""
+    return input.gelu(approximate)
+
+
+def sigmoid(input):
+    """1 / (1 + e^-x)."""
+    return input.sigmoid()
+
+
+def tanh(input):
+    """Hyperbolic tangent."""
+    return input.tanh()
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + e^(beta x)) / beta, and x where beta x > threshold."""
+    return input.softplus(beta, threshold)
+
+
+def softmax(input, dim=-1):
+    """exp(x) / sum(exp(x)) along dim."""
+    return input.softmax(dim)
+
+
+def log_softmax(input, dim=-1):
+    """x - logsumexp(x) along dim."""
+    return input.log_softmax(dim)
+
+
+def dropout(input, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p) when training;
+    the identity otherwise. The mask comes from simplegrad's generator (manual_seed)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    keep = _rng.random(input.shape) >= p
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    d = input._device
+    return input * _wrap(d.array((keep * scale).astype(input.dtype)), d)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing dims `normalized_shape` (mean 0, biased variance 1), then
+    scale by weight and shift by bias."""
+    shape = _ntuple(normalized_shape, 1)
+    if input.shape[max(input.ndim - len(shape), 0):] != shape or input.ndim < len(shape):
+        raise ValueError(f"layer_norm: normalized_shape {shape} does not match the trailing "
+                         f"dims of an input of shape {input.shape}")
+    axes = tuple(range(input.ndim - len(shape), input.ndim))
+    centered = input - input.mean(axes, keepdims=True)
+    out = centered * ((centered * centered).mean(axes, keepdims=True) + eps).rsqrt()
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
+
+
+def _blend(buffer, value, momentum):
+    """buffer <- (1 - momentum) buffer + momentum value, in place."""
+    with no_grad():
+        new = buffer * (1 - momentum) + value.detach() * momentum
+    buffer._device.assign(buffer.data, new.data)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalise each channel (dim 1) over the batch and any trailing dims: with the batch's
+    statistics when training (and then update the running ones in place, the variance
+    unbiased, as torch), else with running_mean and running_var."""
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: needs an input of shape (N, C, ...), got {input.shape}")
+    axes = (0,) + tuple(range(2, input.ndim))
+    shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
+    if training or running_mean is None or running_var is None:
+        count = _count(input.shape, axes)
+        if training and count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                             f"training, got input of shape {input.shape}")
+        mean = input.mean(axes, keepdims=True)
+        centered = input - mean
+        var = (centered * centered).mean(axes, keepdims=True)
+        if training and running_mean is not None:
+            _blend(running_mean, mean.reshape(-1), momentum)
+        if training and running_var is not None:
+            _blend(running_var, var.reshape(-1) * (count / max(count - 1, 1)), momentum)
+    else:
+        centered = input - running_mean.reshape(shape)
+        var = running_var.reshape(shape)
+    out = centered * (var + eps).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    return out if bias is None else out + bias.reshape(shape)
+
+
+def embedding(input, weight, padding_idx=None):
+    """Rows of weight picked by the integer indices in input: shape input.shape + (dim,).
+    The row padding_idx gets no gradient (as torch)."""
+    index = _as_tensor(input, weight)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, not {index.dtype}")
+    out = weight[index]
+    if padding_idx is None:
+        return out
+    if padding_idx < 0:
+        padding_idx += weight.shape[0]
+    return where((index != padding_idx).unsqueeze(-1), out, out.detach())
+
+
+def pad(input, pad, mode="constant", value=0.0):
+    """Pad with a constant, in F.pad's order: (last_before, last_after, prev_before, ...)."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode 'constant' is implemented, not {mode!r}")
+    return input.pad(pad, value)
+
+
+# ---- functional: losses --------------------------------------------------------------------
+
+def _check_reduction(op, reduction):
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', not {reduction!r}")
+
+
+def _reduce(op, loss, reduction):
+    _check_reduction(op, reduction)
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def _same_shape(op, input, target):
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: input of shape {input.shape} and target of shape "
+                         f"{target.shape} differ (PyTorch would broadcast them, with a warning)")
+
+
+def _nll_terms(op, logp, target, weight, ignore_index):
+    """Per-element -weight[t] logp[t] (0 where t is ignore_index), the per-element weights, and
+    the mask of targets that count; logp is (N, C, d1, ...) with target (N, d1, ...), or (C,)
+    with a 0-d target."""
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: class-index targets must be integers, not {target.dtype}")
+    batched = logp.ndim >= 2
+    expected = (logp.shape[:1] + logp.shape[2:]) if batched else ()
+    if target.shape != expected:
+        raise ValueError(f"{op}: an input of shape {logp.shape} needs a target of shape "
+                         f"{expected}, got {target.shape}")
+    n_classes = logp.shape[1] if batched else logp.shape[0]
+    host = target.numpy()
+    bad = host[(host != ignore_index) & ((host < 0) | (host >= n_classes))]
+    if bad.size:
+        raise IndexError(f"{op}: target {bad.flat[0]} is out of bounds for {n_classes} classes")
+    counted = target != ignore_index
+    safe = where(counted, target, 0)  # ignored targets read class 0, then count for nothing
+    if batched:
+        picked = logp.take_along_dim(safe.unsqueeze(1), 1).squeeze(1)
+    else:
+        picked = logp[safe]
+    if weight is None:
+        return where(counted, -picked, 0.0), counted.astype(logp.dtype), counted
+    w = where(counted, _as_tensor(weight, logp)[safe], 0.0)
+    return where(counted, -picked * w, 0.0), w, counted
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of class-index targets; input holds log-probabilities in dim 1.
+    'mean' divides by the summed weights of the targets that count (as torch)."""
+    _check_reduction("nll_loss", reduction)
+    losses, w, _ = _nll_terms("nll_loss", input, _as_tensor(target, input), weight, ignore_index)
+    if reduction == "mean":
+        return losses.sum() / w.sum()
+    return _reduce("nll_loss", losses, reduction)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """log_softmax over the classes (dim 1, or 0 for an unbatched input) and the negative
+    log-likelihood, as torch: target holds class indices (integers, with ignore_index and
+    weight) or class probabilities (floats, the input's shape); label_smoothing mixes in the
+    uniform distribution."""
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    dim = 1 if input.ndim >= 2 else 0
+    n_classes = input.shape[dim]
+    logp = input.log_softmax(dim)
+    target = _as_tensor(target, input)
+    if weight is not None:
+        weight = _as_tensor(weight, input).reshape(
+            tuple(n_classes if i == dim else 1 for i in range(input.ndim)))
+    if _is_float(target.dtype):  # class probabilities
+        _same_shape("cross_entropy", input, target)
+        if label_smoothing:
+            target = target * (1 - label_smoothing) + label_smoothing / n_classes
+        terms = logp * target if weight is None else logp * target * weight
+        return _reduce("cross_entropy", -terms.sum(dim), reduction)
+    flat_weight = None if weight is None else weight.reshape(-1)
+    losses, w, counted = _nll_terms("cross_entropy", logp, target, flat_weight, ignore_index)
+    if reduction == "mean":
+        loss = losses.sum() / w.sum()
+    else:
+        loss = _reduce("cross_entropy", losses, reduction)
+    if not label_smoothing:
+        return loss
+    # torch's smoothing term: -sum_c weight_c logp_c per element, reduced like the main term
+    smooth = -(logp if weight is None else logp * weight).sum(dim)
+    smooth = where(counted, smooth, 0.0)
+    if reduction == "mean":
+        smooth = smooth.sum() / w.sum()
+    else:
+        smooth = _reduce("cross_entropy", smooth, reduction)
+    return loss * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """(input - target)^2, reduced; the shapes must match."""
+    target = _as_tensor(target, input)
+    _same_shape("mse_loss", input, target)
+    diff = input - target
+    return _reduce("mse_loss", diff * diff, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """|input - target|, reduced; the shapes must match."""
+    target = _as_tensor(target, input)
+    _same_shape("l1_loss", input, target)
+    return _reduce("l1_loss", (input - target).abs(), reduction)
+
+
+def _clamped_log(x):
+    # log x, at least -100 as in torch; x = 0 takes the constant branch, so that the gradient
+    # there is 0 rather than 0 * inf (torch's gradient there is about -1e12 instead)
+    positive = x > 0
+    return where(positive, where(positive, x, 1.0).log(), -100.0).clamp(min=-100.0)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-(t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1], each log clamped at
+    -100 (as torch)."""
+    target = _as_tensor(target, input)
+    _same_shape("binary_cross_entropy", input, target)
+    host = input.detach().numpy()
+    if np.any((host < 0) | (host > 1)):
+        raise ValueError("binary_cross_entropy: all elements of input should be between 0 "
+                         "and 1 (use binary_cross_entropy_with_logits for logits)")
+    loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(1 - input))
+    if weight is not None:
+        loss = loss * _as_tensor(weight, input)
+    return _reduce("binary_cross_entropy", loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None):
+    """binary_cross_entropy(sigmoid(x), t) without overflow, for any logits x:
+    (1 - t) x + (1 + (pos_weight - 1) t) log(1 + e^-x)."""
+    target = _as_tensor(target, input)
+    _same_shape("binary_cross_entropy_with_logits", input, target)
+    # log(1 + e^-x) = max(-x, 0) + log(1 + e^-|x|), which softplus computes with slope
+    # -sigmoid(-x) everywhere, 0 included
+    log_one_plus = (-input).softplus(threshold=math.inf)
+    if pos_weight is not None:
+        log_one_plus = log_one_plus * ((_as_tensor(pos_weight, input) - 1) * target + 1)
+    loss = (1 - target) * input + log_one_plus
+    if weight is not None:
+        loss = loss * _as_tensor(weight, input)
+    return _reduce("binary_cross_entropy_with_logits", loss, reduction)
+
+
+# ---- layers ------------------------------------------------------------------------------------
+
+def _empty(shape, dtype):
+    """A new parameter of `shape` (zeros until it is initialised)."""
+    return Parameter(np.zeros(shape, np.float32 if dtype is None else dtype))
+
+
+class Identity(Module):
+    """Returns its input (arguments to the constructor are ignored, as torch)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input):
+        """The input itself."""
+        return input
+
+
+class Linear(Module):
+    """y = x W^T + b, with W of shape (out_features, in_features) and PyTorch's default init."""
+
+    def __init__(self, in_features, out_features, bias=True, *, dtype=None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = _empty((out_features, in_features), dtype)
+        self.bias = _empty((out_features,), dtype) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """W ~ kaiming_uniform_(a=sqrt(5)) and b ~ U(-1/sqrt(in), 1/sqrt(in)), as torch."""
+        kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+            uniform_(self.bias, -bound, bound)
+
+    def forward(self, input):
+        """linear(input, weight, bias)."""
+        return linear(input, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Dropout(Module):
+    """Zeroes elements with probability p when training (scaling the rest); identity in eval."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p, self.inplace = p, inplace  # inplace is accepted for torch's signature only
+
+    def forward(self, input):
+        """dropout(input, p, training)."""
+        return dropout(input, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class LayerNorm(Module):
+    """Normalises over the trailing dims normalized_shape, then weight * x + bias."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *,
+                 dtype=None):
+        super().__init__()
+        self.normalized_shape = _ntuple(normalized_shape, 1)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        self.weight = self.bias = None
+        if elementwise_affine:
+            self.weight = ones_(_empty(self.normalized_shape, dtype))
+            self.bias = zeros_(_empty(self.normalized_shape, dtype)) if bias else None
+
+    def forward(self, input):
+        """layer_norm(input, normalized_shape, weight, bias, eps)."""
+        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class BatchNorm1d(Module):
+    """Batch normalisation of (N, C) or (N, C, L) inputs per channel, with running statistics
+    (buffers running_mean, running_var, num_batches_tracked) used in eval mode, as torch.
+    momentum=None keeps a cumulative average instead of an exponential one."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, *, bias=True, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = ones_(_empty((num_features,), dtype)) if affine else None
+        self.bias = zeros_(_empty((num_features,), dtype)) if affine and bias else None
+        dtype = np.float32 if dtype is None else dtype
+        tracked = track_running_stats
+        self.register_buffer("running_mean",
+                             Tensor(np.zeros(num_features, dtype)) if tracked else None)
+        self.register_buffer("running_var",
+                             Tensor(np.ones(num_features, dtype)) if tracked else None)
+        self.register_buffer("num_batches_tracked",
+                             Tensor(np.array(0, np.int64)) if tracked else None)
+
+    def forward(self, input):
+        """batch_norm with the batch's statistics when training, the running ones in eval."""
+        if input.ndim not in (2, 3):
+            raise ValueError(f"BatchNorm1d: expected a 2-D or 3-D input, got shape {input.shape}")
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            count = self.num_batches_tracked
+            count._device.assign(count.data, count._device.add(count.data, 1))
+            if self.momentum is None:  # a cumulative moving average
+                momentum = 1.0 / count.item()
+        use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        tracked = not self.training or self.track_running_stats
+        return batch_norm(input, self.running_mean if tracked else None,
+                          self.running_var if tracked else None, self.weight, self.bias,
+                          use_batch, momentum, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class Embedding(Module):
+    """A table of num_embeddings vectors of size embedding_dim, looked up by integer index;
+    initialised N(0, 1), the padding_idx row zero (and without gradient)."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, *, dtype=None):
+        super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for "
+                                 f"{num_embeddings} embeddings")
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_idx
+        self.weight = _empty((num_embeddings, embedding_dim), dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """weight ~ N(0, 1), with the padding_idx row zero, as torch."""
+        host = _rng.standard_normal(self.weight.shape)
+        if self.padding_idx is not None:
+            host[self.padding_idx] = 0
+        _fill(self.weight, host)
+
+    def forward(self, input):
+        """embedding(input, weight, padding_idx)."""
+        return embedding(input, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        pad_text = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad_text}"
+
+
+class Flatten(Module):
+    """Flattens dims start_dim..end_dim into one (by default all but the batch dim)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, input):
+        """input.flatten(start_dim, end_dim)."""
+        return input.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class ReLU(Module):
+    """max(x, 0), elementwise."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+
+    def forward(self, input):
+        """relu(input)."""
+        return input.relu()
+
+
+class LeakyReLU(Module):
+    """x where x > 0, else negative_slope x."""
+
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, input):
+        """leaky_relu(input, negative_slope)."""
+        return input.leaky_relu(self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Tanh(Module):
+    """Hyperbolic tangent, elementwise."""
+
+    def forward(self, input):
+        """tanh(input)."""
+        return input.tanh()
+
+
+class Sigmoid(Module):
+    """1 / (1 + e^-x), elementwise."""
+
+    def forward(self, input):
+        """sigmoid(input)."""
+        return input.sigmoid()
+
+
+class GELU(Module):
+    """x Phi(x), or its tanh approximation (approximate='tanh')."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, input):
+        """gelu(input, approximate)."""
+        return input.gelu(self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class Softmax(Module):
+    """softmax along dim (the last by default; torch's implicit choice is deprecated)."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        """softmax(input, dim)."""
+        return input.softmax(self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """log_softmax along dim (the last by default)."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        """log_softmax(input, dim)."""
+        return input.log_softmax(self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+# ---- loss modules ------------------------------------------------------------------------------
+# A class weight or pos_weight is a buffer, so it is in state_dict under torch's names.
+
+class _Loss(Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+
+def _loss_buffer(value):
+    return None if value is None or isinstance(value, Tensor) else Tensor(value)
+
+
+class MSELoss(_Loss):
+    """mse_loss as a module."""
+
+    def forward(self, input, target):
+        """mse_loss(input, target, reduction)."""
+        return mse_loss(input, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    """l1_loss as a module."""
+
+    def forward(self, input, target):
+        """l1_loss(input, target, reduction)."""
+        return l1_loss(input, target, self.reduction)
+
+
+class NLLLoss(_Loss):
+    """nll_loss as a module."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", _loss_buffer(weight))
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        """nll_loss(input, target, weight, ignore_index, reduction)."""
+        return nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """cross_entropy as a module."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__(reduction)
+        self.register_buffer("weight", _loss_buffer(weight))
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+
+    def forward(self, input, target):
+        """cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)."""
+        return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,
+                             self.label_smoothing)
+
+
+class BCELoss(_Loss):
+    """binary_cross_entropy as a module."""
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", _loss_buffer(weight))
+
+    def forward(self, input, target):
+        """binary_cross_entropy(input, target, weight, reduction)."""
+        return binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """binary_cross_entropy_with_logits as a module."""
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        super().__init__(reduction)
+        self.register_buffer("weight", _loss_buffer(weight))
+        self.register_buffer("pos_weight", _loss_buffer(pos_weight))
+
+    def forward(self, input, target):
+        """binary_cross_entropy_with_logits(input, target, weight, reduction, pos_weight)."""
+        return binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
+                                                self.pos_weight)
+
+
+# ---- save and load -----------------------------------------------------------------------------
+# A checkpoint is an ordinary .npz archive: one .npy member per array, named by its key path
+# ("fc.weight", "optimizer.state.0.exp_avg"), plus a member "__simplegrad__" holding, as JSON,
+# the structure around them (dicts, lists, numbers, strings), so that np.load can read it too.
+
+_MANIFEST = "__simplegrad__"
+
+
+def _pack(obj, name, arrays):
+    """obj as a JSON-able tree; its arrays are added to `arrays` under unique key paths."""
+    if isinstance(obj, Tensor):
+        return {"tensor": _add_array(arrays, name, obj.numpy())}
+    if isinstance(obj, np.generic):
+        return {"scalar": _add_array(arrays, name, np.asarray(obj))}
+    if obj is None:
+        return {"none": None}
+    for kind in (bool, int, float, str):  # bool first: True is an int too
+        if isinstance(obj, kind):
+            return {kind.__name__: kind(obj)}
+    if isinstance(obj, dict):
+        items = []
+        for key, value in obj.items():
+            if isinstance(key, bool) or not isinstance(key, (str, int)):
+                raise TypeError(f"save: dict keys must be strings or ints, got {key!r}")
+            items.append([key, _pack(value, _join(name, str(key)), arrays)])
+        return {"dict": items}
+    if isinstance(obj, (list, tuple)):
+        kind = "tuple" if isinstance(obj, tuple) else "list"
+        return {kind: [_pack(v, _join(name, str(i)), arrays) for i, v in enumerate(obj)]}
+    if isinstance(obj, np.ndarray) or hasattr(obj, "__array__"):  # NumPy, torch, ...
+        return {"ndarray": _add_array(arrays, name, np.asarray(obj))}
+    raise TypeError(f"save: cannot save a {type(obj).__name__} (at '{name}'); a checkpoint "
+                    "holds tensors, arrays, numbers, strings, None, and dicts, lists and tuples "
+                    "of them")
+
+
+def _add_array(arrays, name, array):
+    if array.dtype.hasobject:
+        raise TypeError(f"save: the array at '{name}' holds Python objects")
+    unique, n = name or "array", 1
+    while unique in arrays or unique == _MANIFEST:
+        unique, n = f"{name}~{n}", n + 1
+    arrays[unique] = array
+    return unique
+
+
+def _unpack(node, arrays):
+    """The object that _pack turned into `node`."""
+    (kind, value), = node.items()
+    if kind == "tensor":
+        return Tensor(arrays[value])
+    if kind == "ndarray":
+        return arrays[value]
+    if kind == "scalar":
+        return arrays[value][()]
+    if kind == "dict":
+        return {key: _unpack(item, arrays) for key, item in value}
+    if kind in ("list", "tuple"):
+        items = [_unpack(item, arrays) for item in value]
+        return items if kind == "list" else tuple(items)
+    if kind in ("none", "bool", "int", "float", "str"):
+        return value
+    raise ValueError(f"unknown entry kind {kind!r}")
+
+
+def _write_npz(file, arrays):
+    """Write arrays into an open binary file as an .npz archive (what np.savez writes)."""
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
+def save(obj, path):
+    """Write a state dict (or nested dicts, lists and tuples of tensors, arrays, numbers and
+    strings) to `path` as an .npz archive, exactly at that path.
+
+    Atomic: the archive is written to a new file beside `path`, flushed to disk, then renamed
+    over it, so a crash or an error leaves either the old file or the new one, never half of one.
+    """
+    arrays = {}
+    tree = _pack(obj, "", arrays)
+    arrays[_MANIFEST] = np.array(json.dumps({"format": "simplegrad", "version": 1,
+                                             "tree": tree}))
+    path = os.fspath(path)
+    for attempt in range(1000):  # a fresh name beside path; "x" never opens an existing file
+        temporary = f"{path}.{os.getpid()}-{attempt}.tmp"
+        try:
+            file = open(temporary, "xb")
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"save: cannot create a temporary file beside {path}")
+    try:
+        with file:
+            _write_npz(file, arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.remove(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def load(path):
+    """Read a file written by save: tensors come back as Tensors on the default device, arrays
+    as arrays, numbers as numbers. Any other .npz loads as a dict of Tensors by member name."""
+    path = os.fspath(path)
+    what = f"load: {path} is not a checkpoint written by simplegrad.save (an .npz archive)"
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{what}: {e}") from e
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{what}: it holds a single array (.npy)")
+    with archive:
+        try:
+            arrays = {name: archive[name] for name in archive.files}
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+            raise ValueError(f"load: {path} is corrupt: {e}") from e
+    others = [name for name, array in arrays.items() if not isinstance(array, np.ndarray)]
+    if others:  # a zip archive of other files, such as one torch.save wrote
+        raise ValueError(f"{what}: it is a zip archive holding files other than arrays, such as "
+                         f"'{others[0]}'")
+    if _MANIFEST not in arrays:
+        return {name: Tensor(array) for name, array in arrays.items()}
+    try:
+        manifest = json.loads(str(arrays.pop(_MANIFEST)))
+        return _unpack(manifest["tree"], arrays)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"load: {path} is corrupt: its table of contents does not match its "
+                         f"arrays ({type(e).__name__}: {e})") from e
+
+
+# ---- data --------------------------------------------------------------------------------------
+
+class TensorDataset:
+    """Samples are the i-th rows of the given tensors (torch.utils.data.TensorDataset)."""
+
+    def __init__(self, *tensors):
+        if not tensors:
+            raise ValueError("TensorDataset: needs at least one tensor")
+        self.tensors = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in tensors)
+        sizes = [t.shape[0] if t.ndim else None for t in self.tensors]
+        if None in sizes or len(set(sizes)) != 1:
+            raise ValueError(f"TensorDataset: the tensors must share their first dim, got shapes "
+                             f"{[t.shape for t in self.tensors]}")
+
+    def __getitem__(self, index):
+        return tuple(t[index] for t in self.tensors)
+
+    def __len__(self):
+        return self.tensors[0].shape[0]
+
+
+def _collate(samples):
+    """One batch from a list of samples: tensors and arrays stacked, numbers made a tensor,
+    tuples, lists and dicts collated entry by entry."""
+    first = samples[0]
+    if isinstance(first, Tensor):
+        return stack(samples)
+    if isinstance(first, np.ndarray):
+        return Tensor(np.stack(samples))
+    if isinstance(first, (tuple, list)):
+        return tuple(_collate(list(group)) for group in zip(*samples))
+    if isinstance(first, dict):
+        return {key: _collate([s[key] for s in samples]) for key in first}
+    return Tensor(list(samples))
+
+
+class DataLoader:
+    """Batches from a dataset (anything with __len__ and __getitem__), as torch's DataLoader.
+
+    A TensorDataset gives a tuple of tensors per batch, cut with one index per tensor; other
+    datasets are read sample by sample and joined by `collate_fn`. With shuffle=True each pass
+    draws a new order from `generator` (a NumPy Generator, or an int seed for a new one made
+    here), or from simplegrad's generator (manual_seed) when it is None.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, generator=None,
+                 collate_fn=None):
+        if int(batch_size) < 1:
+            raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
+        self.dataset, self.batch_size = dataset, int(batch_size)
+        self.shuffle, self.drop_last, self.collate_fn = shuffle, drop_last, collate_fn
+        if isinstance(generator, (int, np.integer)):
+            generator = np.random.default_rng(generator)
+        self.generator = generator
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        n, size = len(self.dataset), self.batch_size
+        order = None
+        if self.shuffle:
+            order = (_rng if self.generator is None else self.generator).permutation(n)
+        stop = n - n % size if self.drop_last else n
+        for start in range(0, stop, size):
+            end = min(start + size, n)
+            index = slice(start, end) if order is None else order[start:end]
+            if isinstance(self.dataset, TensorDataset) and self.collate_fn is None:
+                yield self.dataset[index]
+            else:
+                positions = range(n)[index] if order is None else index
+                samples = [self.dataset[int(i)] for i in positions]
+                yield (self.collate_fn or _collate)(samples)
+
+
+# ---- the namespaces ----------------------------------------------------------------------------
+
+nn = _namespace(
+    "simplegrad.nn", "Layers, losses and the Module machinery, as torch.nn.",
+    Parameter=Parameter, Module=Module, Sequential=Sequential, ModuleList=ModuleList,
+    ModuleDict=ModuleDict, Identity=Identity, Linear=Linear, Dropout=Dropout,
+    LayerNorm=LayerNorm, BatchNorm1d=BatchNorm1d, Embedding=Embedding, Flatten=Flatten,
+    ReLU=ReLU, LeakyReLU=LeakyReLU, Tanh=Tanh, Sigmoid=Sigmoid, GELU=GELU, Softmax=Softmax,
+    LogSoftmax=LogSoftmax, MSELoss=MSELoss, L1Loss=L1Loss, NLLLoss=NLLLoss,
+    CrossEntropyLoss=CrossEntropyLoss, BCELoss=BCELoss, BCEWithLogitsLoss=BCEWithLogitsLoss,
+    functional=_namespace(
+        "simplegrad.nn.functional", "The layers and losses of simplegrad.nn as functions.",
+        linear=linear, relu=relu, leaky_relu=leaky_relu, gelu=gelu, sigmoid=sigmoid, tanh=tanh,
+        softplus=softplus, softmax=softmax, log_softmax=log_softmax, dropout=dropout,
+        layer_norm=layer_norm, batch_norm=batch_norm, embedding=embedding, pad=pad,
+        cross_entropy=cross_entropy, nll_loss=nll_loss, mse_loss=mse_loss, l1_loss=l1_loss,
+        binary_cross_entropy=binary_cross_entropy,
+        binary_cross_entropy_with_logits=binary_cross_entropy_with_logits),
+    init=_namespace(
+        "simplegrad.nn.init", "In-place initialisation of tensors, as torch.nn.init.",
+        calculate_gain=calculate_gain, uniform_=uniform_, normal_=normal_, constant_=constant_,
+        zeros_=zeros_, ones_=ones_, xavier_uniform_=xavier_uniform_,
+        xavier_normal_=xavier_normal_, kaiming_uniform_=kaiming_uniform_,
+        kaiming_normal_=kaiming_normal_),
+)
+
 
 # ================================================================================================
 # 6. optim
@@ -2416,8 +3827,9 @@ def _namespace(name, doc, **members):
 # Optimizers update parameter arrays in place (device.assign), so every alias of that memory (a
 # torch.from_numpy view, a DLPack capsule) sees the new values. Each update rule follows
 # torch.optim's single-tensor code formula for formula and in the same order of operations, so
-# that trajectories agree with PyTorch's to rounding. Rules are written with Tensor arithmetic
-# under no_grad: they run on every device, and the state they keep is Tensors.
+# that trajectories agree with PyTorch's to rounding (p - a * b / c is torch's
+# p.addcdiv_(b, c, value=-a): negating is exact). Rules are written with Tensor arithmetic under
+# no_grad: they run on every device, and the state they keep is Tensors.
 
 def _zeros_like(p, value=0):
     """A new tensor of p's shape, dtype and device, filled with `value`."""
@@ -2469,7 +3881,7 @@ class Optimizer:
         self.defaults = {**(defaults or {}), **options}
         self.state = {}
         self.param_groups = []
-        if isinstance(params, Tensor) or isinstance(params, dict):
+        if isinstance(params, (Tensor, dict)):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of tensors or "
                             f"of dicts, not a {type(params).__name__}")
         groups = list(params)
@@ -2609,8 +4021,7 @@ class Adam(Optimizer):
 
     def update(self, p, grad, state, group):
         """One Adam step for p (torch.optim.adam's _single_tensor_adam)."""
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], \
-            group["weight_decay"]
+        lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
         if not state:
             state["step"] = 0
             state["exp_avg"], state["exp_avg_sq"] = _zeros_like(p), _zeros_like(p)
@@ -2630,8 +4041,8 @@ class Adam(Optimizer):
         bias_correction1 = 1 - beta1 ** step
         bias_correction2 = 1 - beta2 ** step
         step_size = lr / bias_correction1
-        denom = exp_avg_sq.sqrt() / bias_correction2 ** 0.5 + eps
-        return p + (-step_size * exp_avg) / denom
+        denom = exp_avg_sq.sqrt() / bias_correction2 ** 0.5 + group["eps"]
+        return p - step_size * exp_avg / denom
 
 
 class AdamW(Adam):
@@ -2671,7 +4082,7 @@ class SGD(Optimizer):
                 buf = buf * momentum + (1 - group["dampening"]) * grad
             state["momentum_buffer"] = buf
             grad = grad + momentum * buf if group["nesterov"] else buf
-        return p + -group["lr"] * grad
+        return p - group["lr"] * grad
 
 
 class RMSprop(Optimizer):
@@ -2701,14 +4112,14 @@ class RMSprop(Optimizer):
         state["square_avg"] = square_avg = state["square_avg"] * alpha + (1 - alpha) * grad * grad
         if group["centered"]:  # divide by an estimate of the variance rather than the 2nd moment
             state["grad_avg"] = grad_avg = _lerp(state["grad_avg"], grad, 1 - alpha)
-            avg = (square_avg + -1 * grad_avg * grad_avg).sqrt()
+            avg = (square_avg - grad_avg * grad_avg).sqrt()
         else:
             avg = square_avg.sqrt()
         avg = avg + group["eps"]
         if momentum > 0:
             state["momentum_buffer"] = buf = state["momentum_buffer"] * momentum + grad / avg
-            return p + -lr * buf
-        return p + (-lr * grad) / avg
+            return p - lr * buf
+        return p - lr * grad / avg
 
 
 class Adagrad(Optimizer):
@@ -2735,7 +4146,7 @@ class Adagrad(Optimizer):
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         state["sum"] = total = state["sum"] + grad * grad
         std = total.sqrt() + group["eps"]
-        return p + (-clr * grad) / std
+        return p - clr * grad / std
 
 
 # ---- the PyTorch bridge -------------------------------------------------------------------------

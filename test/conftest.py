@@ -40,6 +40,21 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("device", _selected(metafunc.config), indirect=True)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _torch_on_one_thread():
+    """The suite's tensors are tiny: torch's worker threads only add waiting (ten times the
+    run time on a busy 2-core machine), and one thread keeps its results deterministic."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def device(request):
     """Make request.param the default device for the duration of one test."""
