@@ -438,12 +438,17 @@ class NumpyDevice(Device):
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = _plan_einsum2(subscripts, x.shape, y.shape)
-        x_sum, x_perm, x_shape, y_sum, y_perm, y_shape, out_shape, out_perm = plan
+        x_sum, x_perm, x_shape, y_sum, y_perm, y_shape, out_shape, out_perm, swap = plan
         if x_sum:
             x = x.sum(x_sum)
         if y_sum:
             y = y.sum(y_sum)
-        out = np.matmul(x.transpose(x_perm).reshape(x_shape), y.transpose(y_perm).reshape(y_shape))
+        x = _matrices(x.transpose(x_perm), x_shape)
+        y = _matrices(y.transpose(y_perm), y_shape)
+        if swap:  # (x y)^T = y^T x^T, so that the output's last letter is innermost in memory
+            out = np.matmul(y.transpose(0, 2, 1), x.transpose(0, 2, 1))
+        else:
+            out = np.matmul(x, y)
         return out.reshape(out_shape).transpose(out_perm)
 
     def as_strided(self, x, shape, strides, offset=0):
@@ -565,8 +570,26 @@ class NumpyDevice(Device):
 
     def as_strided_scatter(self, g, shape, strides, offset, base_shape):
         n = _size(base_shape)
-        index = self.as_strided(np.arange(n), shape, strides, offset)
-        return self.scatter_add(index, g, n).reshape(base_shape)
+        key = (shape, strides)
+        if key not in self._scatter_plans:
+            self._scatter_plans[key] = _scatter_loops(shape, strides)
+        loops = self._scatter_plans[key]
+        if loops is None:  # no cheap split: an index map summed by bincount
+            index = self.as_strided(np.arange(n), shape, strides, offset)
+            return self.scatter_add(index, g, n).reshape(base_shape)
+        # a window view (conv, pooling): for each of the few kernel offsets in the trailing
+        # `loops` dims the rest of the view reads distinct elements, so a strided slice of the
+        # output can take that part of g with one vectorised +=; overlaps add up across offsets
+        out = np.zeros(n, dtype=g.dtype)
+        inner = len(shape) - loops
+        steps = tuple(s * out.itemsize for s in strides[:inner])
+        for idx in np.ndindex(*shape[inner:]):
+            start = offset + sum(i * s for i, s in zip(idx, strides[inner:]))
+            view = np.lib.stride_tricks.as_strided(out[start:], shape[:inner], steps)
+            view += g[(Ellipsis,) + idx]
+        return out.reshape(base_shape)
+
+    _scatter_plans = {}
 
     def pad(self, x, widths, value=0):
         return np.pad(x, widths, constant_values=value)
@@ -581,6 +604,68 @@ _SAME_SIZE_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64
 def _is_zero(a):
     """A 0-d array holding +0.0 (all bits clear), which a bitwise select can skip."""
     return a.ndim == 0 and not a.view(_SAME_SIZE_INT[a.dtype])
+
+
+def _scatter_loops(shape, strides, max_loops=256, short=16):
+    """How many trailing dims of an as_strided view NumpyDevice.as_strided_scatter loops over
+    so that the leading dims read each element at most once; None: no such split is cheap.
+    Dims sorted by stride read distinct elements when each stride exceeds the span of the
+    smaller ones (a mixed-radix number), which holds for the positions of a window view.
+    A few more trailing dims (up to `short` iterations) are looped over when that is free:
+    NumPy's inner loop then runs along the positions instead of a 2-wide kernel row."""
+    ndim = len(shape)
+    for loops in range(ndim):  # never all of them: that is a loop over elements
+        if _size(shape[ndim - loops:]) > max_loops:
+            return None
+        dims = sorted((s, n) for s, n in zip(strides[:ndim - loops], shape) if n > 1)
+        span = 0
+        for s, n in dims:
+            if s <= span:
+                break
+            span += (n - 1) * s
+        else:
+            while loops + 1 < ndim and _size(shape[ndim - loops - 1:]) <= short:
+                loops += 1
+            return loops
+    return None
+
+
+def _groups(shape, sizes):
+    """Split the dims of `shape` into consecutive groups whose sizes multiply to `sizes`."""
+    groups, start = [], 0
+    for i, size in enumerate(sizes):
+        end, prod = start, 1
+        while end < len(shape) and (prod < size or (i == len(sizes) - 1)):
+            prod *= shape[end]
+            end += 1
+        groups.append(range(start, end))
+        start = end
+    return groups
+
+
+def _matrices(a, shape):
+    """a reshaped to (batch, rows, cols) for matmul. When that needs a copy (a strided window
+    view, say), the copy is made rows-last and transposed back if a's memory is read in longer
+    runs that way: the windows of a convolution copy four times faster position-major."""
+    if 0 in a.shape:
+        return a.reshape(shape)
+    batch, rows, cols = _groups(a.shape, shape)
+
+    def merges(dims):
+        dims = [(a.shape[d], a.strides[d]) for d in dims if a.shape[d] != 1]
+        return all(s == t * m for (_, s), (m, t) in zip(dims, dims[1:]))
+
+    if merges(batch) and merges(rows) and merges(cols):
+        return a.reshape(shape)
+    inner = [d for d in cols if a.shape[d] != 1]
+    outer = [d for d in rows if a.shape[d] != 1]
+    if inner and outer:
+        run_cols = (abs(a.strides[inner[-1]]), -a.shape[inner[-1]])
+        run_rows = (abs(a.strides[outer[-1]]), -a.shape[outer[-1]])
+        if run_rows < run_cols:
+            copied = a.transpose(tuple(batch) + tuple(cols) + tuple(rows))
+            return copied.reshape((shape[0], shape[2], shape[1])).transpose(0, 2, 1)
+    return a.reshape(shape)
 
 
 def _plan_einsum2(subscripts, x_shape, y_shape):
@@ -604,10 +689,13 @@ def _plan_einsum2(subscripts, x_shape, y_shape):
     nb, nl, nr, nc = numel(batch), numel(left), numel(right), numel(contracted)
     x_perm = tuple(a.index(c) for c in batch + left + contracted)
     y_perm = tuple(b.index(c) for c in batch + contracted + right)
-    order = batch + left + right
+    # the product is laid out (batch, left, right), or (batch, right, left) when the output's
+    # last letter is on the left: consumers then read it in order (a conv's input gradient)
+    swap = bool(out) and out[-1] in left and nr > 1
+    order = batch + right + left if swap else batch + left + right
     out_perm = tuple(order.index(c) for c in out)
     out_shape = tuple(size[c] for c in order)
-    return x_sum, x_perm, (nb, nl, nc), y_sum, y_perm, (nb, nc, nr), out_shape, out_perm
+    return x_sum, x_perm, (nb, nl, nc), y_sum, y_perm, (nb, nc, nr), out_shape, out_perm, swap
 
 
 # ================================================================================================
@@ -3084,6 +3172,340 @@ def pad(input, pad, mode="constant", value=0.0):
     return input.pad(pad, value)
 
 
+# ---- functional: convolution and pooling -------------------------------------------------------
+# Every one is a window view (Tensor.windows, one as_strided) of the padded input followed by an
+# einsum or a reduction over the kernel dims, so the gradients come from those ops' rules: the
+# backward of the window view is as_strided_scatter, where overlapping windows add up.
+
+_SPATIAL = "pqr"  # einsum letters of the output positions (up to 3 spatial dims)
+_KERNEL = "ijk"   # and of the kernel offsets
+
+
+def _spatial_input(op, input, nd):
+    """(input with a batch dim, whether one was added): torch accepts (C, *spatial) too."""
+    if input.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
+                         f"input, got shape {input.shape}")
+    return (input.unsqueeze(0), True) if input.ndim == nd + 1 else (input, False)
+
+
+def _conv_padding(op, padding, nd, kernel, stride, dilation):
+    """((before, after) per spatial dim) for an int, a tuple, 'valid' or 'same'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be 'valid', 'same', an int or a tuple, "
+                             f"not {padding!r}")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{op}: padding='same' is not supported for strided "
+                             f"convolutions (stride {stride})")
+        # the total dilation (k - 1) goes half before, the odd one after, as torch
+        total = tuple(dl * (k - 1) for k, dl in zip(kernel, dilation))
+        return tuple((t // 2, t - t // 2) for t in total)
+    pads = _ntuple(padding, nd)
+    if len(pads) != nd or min(pads) < 0:
+        raise ValueError(f"{op}: padding {padding!r} must be {nd} non-negative ints")
+    return tuple((p, p) for p in pads)
+
+
+def _flat_pad(widths):
+    """((before, after), ...) per trailing dim as F.pad's (last_before, last_after, ...)."""
+    return tuple(a for pair in reversed(widths) for a in pair)
+
+
+def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    """N-d convolution (cross-correlation, as torch): pad, take windows, einsum with weight."""
+    x, unbatched = _spatial_input(op, input, nd)
+    if weight.ndim != nd + 2:
+        raise ValueError(f"{op}: weight must be {nd + 2}-D (out_channels, in_channels / groups, "
+                         f"*kernel), got shape {weight.shape}")
+    kernel = weight.shape[2:]
+    stride, dilation = _ntuple(stride, nd), _ntuple(dilation, nd)
+    if len(stride) != nd or len(dilation) != nd or min(stride + dilation) < 1:
+        raise ValueError(f"{op}: stride {stride} and dilation {dilation} must be {nd} "
+                         "positive ints")
+    n, c = x.shape[:2]
+    out_channels = weight.shape[0]
+    if groups < 1 or c % groups or out_channels % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the input channels ({c}, input "
+                         f"shape {input.shape}) and the output channels ({out_channels}, weight "
+                         f"shape {weight.shape})")
+    if weight.shape[1] * groups != c:
+        raise ValueError(f"{op}: an input of shape {input.shape} has {c} channels, but a weight "
+                         f"of shape {weight.shape} with groups={groups} expects "
+                         f"{weight.shape[1] * groups}")
+    widths = _conv_padding(op, padding, nd, kernel, stride, dilation)
+    spatial = tuple(m + a + b for m, (a, b) in zip(x.shape[2:], widths))
+    if any(dl * (k - 1) + 1 > m for m, k, dl in zip(spatial, kernel, dilation)):
+        raise ValueError(f"{op}: kernel {kernel} with dilation {dilation} is larger than the "
+                         f"padded input {spatial} (input shape {input.shape})")
+    if any(a or b for a, b in widths):
+        x = x.pad(_flat_pad(widths))
+    pos, ker = _SPATIAL[:nd], _KERNEL[:nd]
+    # windows (n, c, *positions, *kernel), viewed kernel-first so that the gradient of the
+    # windows comes out of the einsum with each kernel offset's slab in one piece, which is
+    # how as_strided_scatter adds them up
+    if groups == 1:
+        cols = x.windows(kernel, stride, dilation)
+        cols = cols.permute((0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd)))
+        out = einsum(f"nc{ker}{pos},oc{ker}->no{pos}", cols, weight)
+    else:
+        cols = x.reshape((n, groups, c // groups) + spatial).windows(kernel, stride, dilation)
+        cols = cols.permute((0, 1, 2) + tuple(range(3 + nd, 3 + 2 * nd))
+                            + tuple(range(3, 3 + nd)))
+        w = weight.reshape((groups, out_channels // groups) + weight.shape[1:])
+        out = einsum(f"ngc{ker}{pos},goc{ker}->ngo{pos}", cols, w)
+        out = out.reshape((n, out_channels) + out.shape[3:])
+    if bias is not None:
+        out = out + bias.reshape((out_channels,) + (1,) * nd)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-d convolution of (N, C, L) with weight (out, C / groups, k), as F.conv1d."""
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-d convolution of (N, C, H, W) with weight (out, C / groups, kh, kw), as F.conv2d."""
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-d convolution of (N, C, D, H, W) with weight (out, C / groups, kd, kh, kw)."""
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding, groups,
+                    dilation):
+    """The adjoint of _conv: every input position adds weight times its value to the window
+    it would have been computed from, an einsum followed by as_strided_scatter (whose own
+    gradient is the window view again), then the padding is cropped away."""
+    x, unbatched = _spatial_input(op, input, nd)
+    if weight.ndim != nd + 2:
+        raise ValueError(f"{op}: weight must be {nd + 2}-D (in_channels, out_channels / groups, "
+                         f"*kernel), got shape {weight.shape}")
+    kernel = weight.shape[2:]
+    stride, dilation = _ntuple(stride, nd), _ntuple(dilation, nd)
+    pads, extra = _ntuple(padding, nd), _ntuple(output_padding, nd)
+    if any(len(t) != nd for t in (stride, dilation, pads, extra)) or min(stride + dilation) < 1 \
+            or min(pads + extra) < 0:
+        raise ValueError(f"{op}: stride {stride}, padding {pads}, output_padding {extra} and "
+                         f"dilation {dilation} must be {nd} ints each (stride, dilation >= 1)")
+    if any(e >= s and e >= dl for e, s, dl in zip(extra, stride, dilation)):
+        raise ValueError(f"{op}: output_padding {extra} must be smaller than stride {stride} "
+                         f"or dilation {dilation}")
+    n, c = x.shape[:2]
+    if groups < 1 or c % groups or weight.shape[0] != c:
+        raise ValueError(f"{op}: an input of shape {input.shape} and a weight of shape "
+                         f"{weight.shape} (in_channels, out_channels / groups, *kernel) do not "
+                         f"match with groups={groups}")
+    out_channels = weight.shape[1] * groups
+    # the full output, before cropping `padding` from each side; output_padding adds at the end
+    full = tuple((m - 1) * s + dl * (k - 1) + 1 + e
+                 for m, k, s, dl, e in zip(x.shape[2:], kernel, stride, dilation, extra))
+    if any(f - 2 * p <= 0 for f, p in zip(full, pads)):
+        raise ValueError(f"{op}: padding {pads} leaves no output for an input of shape "
+                         f"{input.shape} and kernel {kernel}")
+    pos, ker = _SPATIAL[:nd], _KERNEL[:nd]
+    # computed kernel-first, so that each kernel offset's slab is in one piece for the scatter
+    if groups == 1:
+        cols = einsum(f"nc{pos},co{ker}->no{ker}{pos}", x, weight)
+    else:
+        xg = x.reshape((n, groups, c // groups) + x.shape[2:])
+        wg = weight.reshape((groups, c // groups) + weight.shape[1:])
+        cols = einsum(f"ngc{pos},gco{ker}->ngo{ker}{pos}", xg, wg)
+        cols = cols.reshape((n, out_channels) + cols.shape[3:])
+    cols = cols.permute((0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd)))
+    base = (n, out_channels) + full
+    strides = _contiguous_strides(base)
+    inner = strides[2:]
+    view = strides[:2] + tuple(s * st for s, st in zip(inner, stride)) \
+        + tuple(s * dl for s, dl in zip(inner, dilation))
+    out = _as_strided_scatter(cols, cols.shape, view, 0, base)
+    if any(pads):
+        out = out[(slice(None),) * 2 + tuple(slice(p, f - p) for p, f in zip(pads, full))]
+    if bias is not None:
+        out = out + bias.reshape((out_channels,) + (1,) * nd)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed 1-d convolution, weight (in, out / groups, k), as F.conv_transpose1d."""
+    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed 2-d convolution (the gradient of conv2d with respect to its input), weight
+    (in, out / groups, kh, kw), as F.conv_transpose2d."""
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
+
+
+def _pool_setup(op, input, nd, kernel_size, stride, padding, dilation, ceil_mode):
+    """Checked (x, unbatched, kernel, stride, dilation, widths) for a pooling op; widths
+    include the extra trailing room that ceil_mode's last, partial window reads."""
+    x, unbatched = _spatial_input(op, input, nd)
+    kernel = _ntuple(kernel_size, nd)
+    stride = kernel if stride is None or stride == [] or stride == () else _ntuple(stride, nd)
+    pads, dilation = _ntuple(padding, nd), _ntuple(dilation, nd)
+    if any(len(t) != nd for t in (kernel, stride, pads, dilation)) \
+            or min(kernel + stride + dilation) < 1 or min(pads) < 0:
+        raise ValueError(f"{op}: kernel_size {kernel}, stride {stride}, padding {pads} and "
+                         f"dilation {dilation} must be {nd} ints each")
+    if any(2 * p > k for p, k in zip(pads, kernel)):
+        raise ValueError(f"{op}: padding {pads} should be at most half of kernel_size {kernel}")
+    widths = []
+    for m, k, s, p, dl in zip(x.shape[2:], kernel, stride, pads, dilation):
+        span = m + 2 * p - dl * (k - 1) - 1
+        count = (span + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (count - 1) * s >= m + p:  # the last window must start inside
+            count -= 1
+        if span < 0 or count < 1:
+            raise ValueError(f"{op}: kernel_size {kernel} with padding {pads} and dilation "
+                             f"{dilation} does not fit an input of shape {input.shape}")
+        widths.append((p, max((count - 1) * s + dl * (k - 1) + 1 - m - p, p)))
+    return x, unbatched, kernel, stride, dilation, tuple(widths)
+
+
+def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    x, unbatched, kernel, stride, dilation, widths = _pool_setup(
+        op, input, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    shape = x.shape
+    if any(a or b for a, b in widths):
+        # padding reads as -inf, as torch: pad with zeros, then add -inf outside the input
+        # (adding keeps every input value, inf and nan too, and needs no -inf fill kernel)
+        outside = np.pad(np.zeros(shape[2:], x.dtype), widths, constant_values=-np.inf)
+        x = x.pad(_flat_pad(widths)) + Tensor(outside, device=x._device)
+    cols = x.windows(kernel, stride, dilation)  # (n, c, *positions, *kernel)
+    positions, size = cols.shape[2:2 + nd], _size(kernel)
+    # kernel offsets first, flattened: reducing a leading axis is elementwise work
+    order = tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2 + nd))
+    cols = cols.permute(order).reshape((size,) + shape[:2] + positions)
+    # the gradient goes to one element per window, as torch's max_pool: the first maximum,
+    # or the last nan (each nan replaces the running maximum there), selected with a one-hot
+    # mask (a where, so -inf padding elsewhere adds nothing); the mask is raw device calls,
+    # integer arithmetic on 0/1 masks rather than where, which is slow to broadcast offsets
+    d, data = x._device, cols.data
+    offsets = d.reshape(d.arange(size, np.int64), (size,) + (1,) * (nd + 2))
+
+    def ones(mask):
+        return d.astype(mask, np.int64)
+
+    # offset k where the maximum is, k + size elsewhere; (k + 1) where a nan is, 0 elsewhere
+    first = d.min(d.add(offsets, d.mul(ones(d.not_equal(data, d.max(data, (0,), True))),
+                                       size)), (0,), True)
+    last_nan = d.add(d.max(d.mul(ones(d.not_equal(data, data)), d.add(offsets, 1)), (0,),
+                           True), -1)
+    has_nan = ones(d.greater_equal(last_nan, 0))
+    index = d.add(first, d.mul(has_nan, d.subtract(last_nan, first)))
+    out = where(_wrap(d.equal(offsets, index), d), cols, 0.0).sum(0)
+    if unbatched:
+        out = out.squeeze(0)
+    if not return_indices:
+        return out
+    # torch's indices: flat positions in the (unpadded) input's spatial plane
+    flat = d.to_host(index)[0]
+    offsets = np.unravel_index(flat, kernel)
+    where_in = np.zeros(flat.shape, np.int64)
+    for axis in range(nd):
+        grid = np.arange(positions[axis]).reshape(
+            (1, 1) + tuple(-1 if a == axis else 1 for a in range(nd)))
+        coord = grid * stride[axis] - widths[axis][0] + offsets[axis] * dilation[axis]
+        where_in = where_in * shape[2 + axis] + coord
+    indices = Tensor(where_in, device=d)
+    return out, (indices.squeeze(0) if unbatched else indices)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Maximum over each window of (N, C, L), as F.max_pool1d (gradient to the first max)."""
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Maximum over each window of (N, C, H, W), as F.max_pool2d: padding reads -inf, the
+    gradient goes to the first maximum of each window, and return_indices gives torch's flat
+    indices into each H*W plane."""
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    x, unbatched, kernel, stride, _, widths = _pool_setup(
+        op, input, nd, kernel_size, stride, padding, 1, ceil_mode)
+    spatial = x.shape[2:]
+    if any(a or b for a, b in widths):
+        x = x.pad(_flat_pad(widths))
+    axes = tuple(range(-nd, 0))
+    total = x.windows(kernel, stride).sum(axes)
+    if divisor_override:
+        out = total / divisor_override
+    elif not ceil_mode and (count_include_pad or not any(a for a, _ in widths)):
+        out = total / _size(kernel)
+    else:
+        # torch divides by the window's size within the input (and, with count_include_pad,
+        # its padding, but never the room beyond it that ceil_mode adds): count it with a mask
+        inside = [(0, b - a) if count_include_pad else (a, b) for a, b in widths]
+        mask = np.pad(np.ones(tuple(m + (2 * a if count_include_pad else 0)
+                                    for m, (a, _) in zip(spatial, widths))), inside)
+        counts = np.lib.stride_tricks.sliding_window_view(mask, kernel)[
+            tuple(slice(None, None, s) for s in stride)].sum(tuple(range(nd, 2 * nd)))
+        counts = counts[tuple(slice(0, n) for n in total.shape[2:])]
+        out = total / Tensor(counts.astype(x.dtype), device=x._device)
+    return out.squeeze(0) if unbatched else out
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """Mean over each window of (N, C, L), as F.avg_pool1d (padding counts by default)."""
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, None)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Mean over each window of (N, C, H, W), as F.avg_pool2d (padding counts by default)."""
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+def _bin_means(n, out):
+    """(out, n) matrix averaging torch's adaptive bins: floor(i n/out) to ceil((i+1) n/out)."""
+    m = np.zeros((out, n))
+    for i in range(out):
+        start, end = (i * n) // out, -(-((i + 1) * n) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Mean over torch's adaptive bins of (N, C, H, W): output_size (h, w), an int, or None in
+    a place to keep that size. A bin mean is separable, so this is one einsum with two small
+    averaging matrices."""
+    x, unbatched = _spatial_input("adaptive_avg_pool2d", input, 2)
+    size = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
+        else tuple(output_size)
+    if len(size) != 2:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or 2 values, "
+                         f"got {output_size!r}")
+    size = tuple(m if s is None else int(s) for s, m in zip(size, x.shape[2:]))
+    if min(size) < 1 or min(x.shape[2:]) < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output_size {size} and input shape "
+                         f"{input.shape} must be positive")
+    rows, cols = (Tensor(_bin_means(m, s).astype(x.dtype), device=x._device)
+                  for m, s in zip(x.shape[2:], size))
+    out = einsum("nchw,ph,qw->ncpq", x, rows, cols)
+    return out.squeeze(0) if unbatched else out
+
+
 # ---- functional: losses --------------------------------------------------------------------
 
 def _check_reduction(op, reduction):
@@ -3325,6 +3747,8 @@ class BatchNorm1d(Module):
     (buffers running_mean, running_var, num_batches_tracked) used in eval mode, as torch.
     momentum=None keeps a cumulative average instead of an exponential one."""
 
+    _input_dims = (2, 3)
+
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, *, bias=True, dtype=None):
         super().__init__()
@@ -3343,8 +3767,10 @@ class BatchNorm1d(Module):
 
     def forward(self, input):
         """batch_norm with the batch's statistics when training, the running ones in eval."""
-        if input.ndim not in (2, 3):
-            raise ValueError(f"BatchNorm1d: expected a 2-D or 3-D input, got shape {input.shape}")
+        if input.ndim not in self._input_dims:
+            dims = " or ".join(f"{n}-D" for n in self._input_dims)
+            raise ValueError(f"{type(self).__name__}: expected a {dims} input, got shape "
+                             f"{input.shape}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             count = self.num_batches_tracked
@@ -3393,6 +3819,190 @@ class Embedding(Module):
     def extra_repr(self):
         pad_text = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return f"{self.num_embeddings}, {self.embedding_dim}{pad_text}"
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalisation of (N, C, H, W) inputs per channel over (N, H, W), with running
+    statistics, as torch.nn.BatchNorm2d."""
+
+    _input_dims = (4,)
+
+
+class _ConvNd(Module):
+    """What Conv1d/2d/3d and ConvTranspose2d share: torch's layout, init and repr."""
+
+    _nd, _transposed, _functional = 2, False, None
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", output_padding=0, *, dtype=None):
+        super().__init__()
+        name, nd = type(self).__name__, self._nd
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: groups={groups} must divide in_channels ({in_channels}) "
+                             f"and out_channels ({out_channels})")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"{name}: only padding_mode 'zeros' is implemented, not "
+                                      f"{padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = _ntuple(kernel_size, nd), _ntuple(stride, nd)
+        self.padding = padding if isinstance(padding, str) else _ntuple(padding, nd)
+        self.dilation, self.output_padding = _ntuple(dilation, nd), _ntuple(output_padding, nd)
+        self.padding_mode = padding_mode
+        if isinstance(padding, str):
+            _conv_padding(name, padding, nd, self.kernel_size, self.stride, self.dilation)
+        if self._transposed:
+            shape = (in_channels, out_channels // groups) + self.kernel_size
+        else:
+            shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.weight = _empty(shape, dtype)
+        self.bias = _empty((out_channels,), dtype) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """weight ~ kaiming_uniform_(a=sqrt(5)), bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+        fan_in = weight.shape[1] * kernel size, as torch."""
+        kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = _fan("reset_parameters", self.weight, "fan_in")
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0,) * self._nd:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._nd:
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._nd:
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-d convolution layer over (N, C, L), weight (out, in / groups, k), as torch."""
+
+    _nd = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", *, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, dtype=dtype)
+
+    def forward(self, input):
+        """conv1d(input, weight, bias, stride, padding, dilation, groups)."""
+        return conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                      self.groups)
+
+
+class Conv2d(_ConvNd):
+    """2-d convolution layer over (N, C, H, W), weight (out, in / groups, kh, kw), as torch."""
+
+    _nd = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", *, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, dtype=dtype)
+
+    def forward(self, input):
+        """conv2d(input, weight, bias, stride, padding, dilation, groups)."""
+        return conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                      self.groups)
+
+
+class Conv3d(_ConvNd):
+    """3-d convolution layer over (N, C, D, H, W), weight (out, in / groups, *k), as torch."""
+
+    _nd = 3
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", *, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, dtype=dtype)
+
+    def forward(self, input):
+        """conv3d(input, weight, bias, stride, padding, dilation, groups)."""
+        return conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                      self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """Transposed 2-d convolution layer, weight (in, out / groups, kh, kw), as torch."""
+
+    _nd, _transposed = 2, True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros", *,
+                 dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, output_padding, dtype=dtype)
+
+    def forward(self, input):
+        """conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups,
+        dilation)."""
+        return conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                self.output_padding, self.groups, self.dilation)
+
+
+class MaxPool2d(Module):
+    """max_pool2d as a layer (stride defaults to kernel_size)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, input):
+        """max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode,
+        return_indices)."""
+        return max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                          self.ceil_mode, self.return_indices)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Module):
+    """avg_pool2d as a layer (stride defaults to kernel_size)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, input):
+        """avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+        divisor_override)."""
+        return avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                          self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """adaptive_avg_pool2d as a layer."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        """adaptive_avg_pool2d(input, output_size)."""
+        return adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
 
 
 class Flatten(Module):
@@ -3799,7 +4409,10 @@ nn = _namespace(
     "simplegrad.nn", "Layers, losses and the Module machinery, as torch.nn.",
     Parameter=Parameter, Module=Module, Sequential=Sequential, ModuleList=ModuleList,
     ModuleDict=ModuleDict, Identity=Identity, Linear=Linear, Dropout=Dropout,
-    LayerNorm=LayerNorm, BatchNorm1d=BatchNorm1d, Embedding=Embedding, Flatten=Flatten,
+    LayerNorm=LayerNorm, BatchNorm1d=BatchNorm1d, BatchNorm2d=BatchNorm2d, Embedding=Embedding,
+    Conv1d=Conv1d, Conv2d=Conv2d, Conv3d=Conv3d, ConvTranspose2d=ConvTranspose2d,
+    MaxPool2d=MaxPool2d, AvgPool2d=AvgPool2d, AdaptiveAvgPool2d=AdaptiveAvgPool2d,
+    Flatten=Flatten,
     ReLU=ReLU, LeakyReLU=LeakyReLU, Tanh=Tanh, Sigmoid=Sigmoid, GELU=GELU, Softmax=Softmax,
     LogSoftmax=LogSoftmax, MSELoss=MSELoss, L1Loss=L1Loss, NLLLoss=NLLLoss,
     CrossEntropyLoss=CrossEntropyLoss, BCELoss=BCELoss, BCEWithLogitsLoss=BCEWithLogitsLoss,
@@ -3808,6 +4421,9 @@ nn = _namespace(
         linear=linear, relu=relu, leaky_relu=leaky_relu, gelu=gelu, sigmoid=sigmoid, tanh=tanh,
         softplus=softplus, softmax=softmax, log_softmax=log_softmax, dropout=dropout,
         layer_norm=layer_norm, batch_norm=batch_norm, embedding=embedding, pad=pad,
+        conv1d=conv1d, conv2d=conv2d, conv3d=conv3d, conv_transpose1d=conv_transpose1d,
+        conv_transpose2d=conv_transpose2d, max_pool1d=max_pool1d, max_pool2d=max_pool2d,
+        avg_pool1d=avg_pool1d, avg_pool2d=avg_pool2d, adaptive_avg_pool2d=adaptive_avg_pool2d,
         cross_entropy=cross_entropy, nll_loss=nll_loss, mse_loss=mse_loss, l1_loss=l1_loss,
         binary_cross_entropy=binary_cross_entropy,
         binary_cross_entropy_with_logits=binary_cross_entropy_with_logits),
