@@ -35,9 +35,8 @@ def batches(seed=0):
     return images, labels
 
 
-def simplegrad_step():
-    import simplegrad as sg
-    from simplegrad import nn
+def lenet5(nn):
+    """LeNet-5 written once, for either library's `nn` (their names and signatures agree)."""
 
     class LeNet5(nn.Module):
         def __init__(self):
@@ -52,42 +51,24 @@ def simplegrad_step():
             x = self.fc2(self.fc1(x.reshape(x.shape[0], 400)).relu()).relu()
             return self.fc3(x)
 
-    sg.manual_seed(0)
-    model = LeNet5()
-    opt = sg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return LeNet5()
+
+
+def training_step(lib):
+    """A function run(i) doing one SGD step of LeNet-5 on batch i (mod BATCHES) in `lib`."""
+    if lib == "torch":
+        import torch as library
+        from torch import nn
+        tensor = library.from_numpy
+    else:
+        import simplegrad as library
+        from simplegrad import nn
+        tensor = library.Tensor
+    library.manual_seed(0)
+    model = lenet5(nn)
+    opt = library.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     images, labels = batches()
-
-    def run(i=0):
-        i %= BATCHES
-        loss = nn.functional.cross_entropy(model(sg.Tensor(images[i])), sg.Tensor(labels[i]))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return run
-
-
-def torch_step():
-    import torch
-    from torch import nn
-
-    class LeNet5(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.conv2 = nn.Conv2d(1, 6, 5, padding=2), nn.Conv2d(6, 16, 5)
-            self.fc1, self.fc2 = nn.Linear(400, 120), nn.Linear(120, 84)
-            self.fc3 = nn.Linear(84, 10)
-
-        def forward(self, x):
-            x = nn.functional.max_pool2d(self.conv1(x).relu(), 2)
-            x = nn.functional.max_pool2d(self.conv2(x).relu(), 2)
-            x = self.fc2(self.fc1(x.reshape(x.shape[0], 400)).relu()).relu()
-            return self.fc3(x)
-
-    torch.manual_seed(0)
-    model = LeNet5()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    images, labels = batches()
-    images, labels = torch.from_numpy(images), torch.from_numpy(labels)
+    images, labels = tensor(images), tensor(labels)
 
     def run(i=0):
         i %= BATCHES
@@ -113,8 +94,7 @@ def peak_rss_mb():
 
 def memory_run(lib, steps):
     """Train `steps` steps in this process; print the peak RSS as JSON."""
-    make = simplegrad_step if lib == "simplegrad" else torch_step
-    run = make()  # imports done, data made
+    run = training_step(lib)  # imports done, data made
     baseline = peak_rss_mb()
     for i in range(steps):
         run(i)
@@ -131,7 +111,7 @@ def main():
         memory_run(args.memory_run, args.steps)
         return
     print(machine())
-    best = compare({"simplegrad": simplegrad_step(), "torch": torch_step()}, args.repeat)
+    best = compare({lib: training_step(lib) for lib in ("simplegrad", "torch")}, args.repeat)
     report("LeNet-5 training step, batch 64, float32", best["simplegrad"], best["torch"], 2.0)
     mem = {}
     for lib in ("simplegrad", "torch"):
