@@ -2183,7 +2183,8 @@ def einsum(subscripts, *operands):
     like = next((o for o in operands if isinstance(o, Tensor)), None)
     operands = [_tensor(o, like) for o in operands]
     _same_device("einsum", operands)
-    subs, output, sizes = _parse_einsum(subscripts, [o.shape for o in operands])
+    subs, output, sizes = _parse_einsum(subscripts, tuple(o.shape for o in operands))
+    subs = list(subs)
     for k, (sub, x) in enumerate(zip(subs, operands)):
         if len(set(sub)) != len(sub):
             # a letter repeated within an operand reads a diagonal: an as_strided view
@@ -2202,8 +2203,10 @@ def einsum(subscripts, *operands):
     return _einsum(",".join(subs) + "->" + output, operands)
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse_einsum(subscripts, shapes):
-    """Explicit subscripts (one letter per dim), the output letters, and each letter's size."""
+    """Explicit subscripts (one letter per dim), the output letters, and each letter's size;
+    cached per subscripts and shapes, so a training loop parses each einsum once."""
     def fail(why):
         raise ValueError(f"einsum: subscripts '{subscripts}' with operand shapes "
                          f"{[tuple(s) for s in shapes]}: {why}")
@@ -2251,7 +2254,7 @@ def _parse_einsum(subscripts, shapes):
             fail(f"output index '{c}' appears in no operand")
         if output.count(c) > 1:
             fail(f"output index '{c}' is repeated")
-    return subs, output, sizes
+    return tuple(subs), output, types.MappingProxyType(sizes)
 
 
 def matmul(x, y):
