@@ -126,12 +126,8 @@ def plot(history, path, title):
 
 
 def use_device(name):
-    """Switch simplegrad's device: numpy (default), cupy, or the twelve-primitive reference."""
-    if name == "cupy":
-        if not hasattr(sg, "CupyDevice"):
-            sys.exit("--device cupy: this simplegrad has no CupyDevice")
-        Tensor.device = sg.CupyDevice()
-    elif name == "reference":
+    """Switch simplegrad's device: numpy (default) or the twelve-primitive reference."""
+    if name == "reference":
         if not os.path.exists(os.path.join(ROOT, "devices", "reference.py")):
             sys.exit("--device reference needs the repository's devices/ folder next to "
                      "examples/")
@@ -147,8 +143,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64, help="training batch size")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the order")
-    parser.add_argument("--device", choices=["numpy", "cupy", "reference"], default="numpy",
-                        help="numpy, cupy (an NVIDIA GPU), or the twelve-primitive reference")
+    parser.add_argument("--device", choices=["numpy", "reference"], default="numpy",
+                        help="numpy, or the twelve-primitive reference device")
     parser.add_argument("--data-dir", default=None,
                         help="folder of the MNIST IDX files (default: $SIMPLEGRAD_MNIST, else "
                              "../shared/data/mnist beside the repository)")

@@ -122,8 +122,8 @@ def main():
                              "else ../shared/data/mnist beside the repository)")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the MD5 check of the IDX files (custom or tiny data sets)")
-    parser.add_argument("--device", choices=["numpy", "cupy", "reference"], default="numpy",
-                        help="numpy, cupy (an NVIDIA GPU), or the twelve-primitive reference")
+    parser.add_argument("--device", choices=["numpy", "reference"], default="numpy",
+                        help="numpy, or the twelve-primitive reference device")
     parser.add_argument("--out", default="out/gan",
                         help="folder for the sample grids and generator.npz")
     parser.add_argument("--lenet", default=os.path.join(HERE, "lenet5.npz"),
