@@ -296,6 +296,26 @@ class Device:
     def argmin(self, x, axis=None, keepdims=False):
         return self.argmax(self.neg(x), axis, keepdims)
 
+    def pool_argmax(self, x, k):
+        """For x of shape (*kernel, *rest) with k kernel axes: the flat kernel offset (int64,
+        shape rest) that each max-pool window passes its gradient to, as torch's max_pool: the
+        first maximum, or the last nan when the window holds one (a nan replaces the running
+        maximum)."""
+        n = _size(x.shape[:k])
+        x = self.reshape(x, (n,) + tuple(x.shape[k:]))
+        offsets = self.reshape(self.arange(n, np.int64), (n,) + (1,) * (len(x.shape) - 1))
+
+        def ones(mask):  # integer arithmetic on 0/1 masks: where is slow to broadcast offsets
+            return self.astype(mask, np.int64)
+
+        # offset i where the maximum is, i + n elsewhere; (i + 1) where a nan is, 0 elsewhere
+        first = self.min(self.add(offsets, self.mul(ones(self.not_equal(
+            x, self.max(x, (0,), True))), n)), (0,))
+        last_nan = self.add(self.max(self.mul(ones(self.not_equal(x, x)),
+                                              self.add(offsets, 1)), (0,)), -1)
+        has_nan = ones(self.greater_equal(last_nan, 0))
+        return self.add(first, self.mul(has_nan, self.subtract(last_nan, first)))
+
     # contraction
     def matmul(self, x, y):
         """Batched matrix product of two arrays of at least two dimensions."""
@@ -544,6 +564,23 @@ class NumpyDevice(Device):
     def argmin(self, x, axis=None, keepdims=False):
         return np.argmin(x, axis, keepdims=keepdims)
 
+    def pool_argmax(self, x, k):
+        # np.argmax wants one axis and takes the first nan: copy the windows once, offsets
+        # first, and scan the few offsets with plain ufuncs into buffers
+        x = np.ascontiguousarray(x).reshape((-1,) + x.shape[k:])
+        top = np.max(x, 0)
+        found = np.equal(x[0], top)
+        index, step = np.zeros(top.shape, np.int64), np.empty(top.shape, np.int64)
+        hit = np.empty(top.shape, bool)
+        for i in range(1, len(x)):
+            np.greater(np.equal(x[i], top, out=hit), found, out=hit)  # a first maximum
+            np.logical_or(found, hit, out=found)
+            np.add(index, np.multiply(hit, i, out=step), out=index)
+        if np.isnan(top).any():  # rare: the last nan of a window takes the gradient
+            for i in range(len(x)):
+                index = np.where(np.isnan(x[i]), i, index)
+        return index
+
     def transpose(self, x, axes):
         return np.transpose(x, axes)
 
@@ -562,7 +599,10 @@ class NumpyDevice(Device):
 
     def getitem_scatter(self, g, shape, key):
         out = np.zeros(shape, dtype=g.dtype)
-        if any(isinstance(k, np.ndarray) for k in key):
+        if len(key) == 1 and len(shape) == 1 and isinstance(key[0], np.ndarray) \
+                and key[0].dtype.kind in "iu":  # a gather: np.add.at is fastest on flat arrays
+            np.add.at(out, key[0].reshape(-1), np.broadcast_to(g, key[0].shape).reshape(-1))
+        elif any(isinstance(k, np.ndarray) for k in key):
             np.add.at(out, key, g)  # advanced indices may repeat: accumulate
         else:
             out[key] = g            # a basic index reads every element at most once
@@ -3245,21 +3285,19 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
                          f"padded input {spatial} (input shape {input.shape})")
     if any(a or b for a, b in widths):
         x = x.pad(_flat_pad(widths))
-    pos, ker = _SPATIAL[:nd], _KERNEL[:nd]
-    # windows (n, c, *positions, *kernel), viewed kernel-first so that the gradient of the
-    # windows comes out of the einsum with each kernel offset's slab in one piece, which is
-    # how as_strided_scatter adds them up
-    if groups == 1:
-        cols = x.windows(kernel, stride, dilation)
-        cols = cols.permute((0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd)))
-        out = einsum(f"nc{ker}{pos},oc{ker}->no{pos}", cols, weight)
-    else:
-        cols = x.reshape((n, groups, c // groups) + spatial).windows(kernel, stride, dilation)
-        cols = cols.permute((0, 1, 2) + tuple(range(3 + nd, 3 + 2 * nd))
-                            + tuple(range(3, 3 + nd)))
-        w = weight.reshape((groups, out_channels // groups) + weight.shape[1:])
-        out = einsum(f"ngc{ker}{pos},goc{ker}->ngo{pos}", cols, w)
-        out = out.reshape((n, out_channels) + out.shape[3:])
+    # im2col: the windows (n, groups, c / groups, *positions, *kernel) copied once into one
+    # (c / groups * kernel, n * positions) matrix per group, input channel and kernel offset
+    # outermost. The forward einsum and both gradients' einsums (weight: g cols^T; windows:
+    # W^T g) then multiply it as it lies, with no other copy of it, and the gradient of the
+    # windows comes with each kernel offset's slab in one piece, as as_strided_scatter adds them
+    cols = x.reshape((n, groups, c // groups) + spatial).windows(kernel, stride, dilation)
+    positions = cols.shape[3:3 + nd]
+    cols = cols.permute((1, 2) + tuple(range(3 + nd, 3 + 2 * nd)) + (0,)
+                        + tuple(range(3, 3 + nd)))
+    cols = cols.reshape((groups, _size(cols.shape[1:2 + nd]), n * _size(positions)))
+    w = weight.reshape((groups, out_channels // groups, cols.shape[1]))
+    out = einsum("gok,gkp->gop", w, cols)
+    out = out.reshape((out_channels, n) + positions).permute((1, 0) + tuple(range(2, 2 + nd)))
     if bias is not None:
         out = out + bias.reshape((out_channels,) + (1,) * nd)
     return out.squeeze(0) if unbatched else out
@@ -3378,50 +3416,83 @@ def _pool_setup(op, input, nd, kernel_size, stride, padding, dilation, ceil_mode
 def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x, unbatched, kernel, stride, dilation, widths = _pool_setup(
         op, input, nd, kernel_size, stride, padding, dilation, ceil_mode)
-    shape = x.shape
-    if any(a or b for a, b in widths):
-        # padding reads as -inf, as torch: pad with zeros, then add -inf outside the input
-        # (adding keeps every input value, inf and nan too, and needs no -inf fill kernel)
-        outside = np.pad(np.zeros(shape[2:], x.dtype), widths, constant_values=-np.inf)
-        x = x.pad(_flat_pad(widths)) + Tensor(outside, device=x._device)
-    cols = x.windows(kernel, stride, dilation)  # (n, c, *positions, *kernel)
-    positions, size = cols.shape[2:2 + nd], _size(kernel)
-    # kernel offsets first, flattened: reducing a leading axis is elementwise work
-    order = tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2 + nd))
-    cols = cols.permute(order).reshape((size,) + shape[:2] + positions)
-    # the gradient goes to one element per window, as torch's max_pool: the first maximum,
-    # or the last nan (each nan replaces the running maximum there), selected with a one-hot
-    # mask (a where, so -inf padding elsewhere adds nothing); the mask is raw device calls,
-    # integer arithmetic on 0/1 masks rather than where, which is slow to broadcast offsets
-    d, data = x._device, cols.data
-    offsets = d.reshape(d.arange(size, np.int64), (size,) + (1,) * (nd + 2))
-
-    def ones(mask):
-        return d.astype(mask, np.int64)
-
-    # offset k where the maximum is, k + size elsewhere; (k + 1) where a nan is, 0 elsewhere
-    first = d.min(d.add(offsets, d.mul(ones(d.not_equal(data, d.max(data, (0,), True))),
-                                       size)), (0,), True)
-    last_nan = d.add(d.max(d.mul(ones(d.not_equal(data, data)), d.add(offsets, 1)), (0,),
-                           True), -1)
-    has_nan = ones(d.greater_equal(last_nan, 0))
-    index = d.add(first, d.mul(has_nan, d.subtract(last_nan, first)))
-    out = where(_wrap(d.equal(offsets, index), d), cols, 0.0).sum(0)
+    shape, d = x.shape, x._device
+    # Where each window's maximum is, is found on the raw data, outside the graph: the
+    # windows of the input (padding reads -inf) as one strided view, kernel offsets first.
+    # The output then takes one element per window from the input, so the gradient goes to
+    # that element alone, as torch's max_pool: the first maximum, or the last nan.
+    flat = x.reshape(-1)
+    data = d.reshape(flat.data, shape)
+    plan = _max_pool_plan(d, shape, x.dtype, kernel, stride, dilation, widths)
+    if plan.outside is not None:  # zeros inside, -inf outside; adding keeps inf and nan
+        data = d.add(d.pad(data, ((0, 0), (0, 0)) + widths), plan.outside)
+    view = d.as_strided(data, plan.view_shape, plan.view_strides)
+    index = d.add(plan.starts, d.take(plan.steps, d.pool_argmax(view, nd)))
+    if plan.outside is not None:
+        # a window whose input elements are all -inf: torch gives its first one, never the
+        # padding (-inf read from the padding ties with it)
+        empty = d.equal(d.max(view, tuple(range(nd))), -np.inf)
+        index = d.where(empty, plan.first_inside, index)
+    out = flat[_wrap(d.add(index, plan.planes), d)]
     if unbatched:
         out = out.squeeze(0)
     if not return_indices:
         return out
-    # torch's indices: flat positions in the (unpadded) input's spatial plane
-    flat = d.to_host(index)[0]
-    offsets = np.unravel_index(flat, kernel)
-    where_in = np.zeros(flat.shape, np.int64)
-    for axis in range(nd):
-        grid = np.arange(positions[axis]).reshape(
-            (1, 1) + tuple(-1 if a == axis else 1 for a in range(nd)))
-        coord = grid * stride[axis] - widths[axis][0] + offsets[axis] * dilation[axis]
-        where_in = where_in * shape[2 + axis] + coord
-    indices = Tensor(where_in, device=d)
+    indices = _wrap(index, d)  # torch's indices: flat positions in each input plane
     return out, (indices.squeeze(0) if unbatched else indices)
+
+
+class _MaxPoolPlan:
+    """Host-built tables of one max-pool geometry, as device arrays: the strided view of the
+    (padded) input's windows, and per output position and kernel offset where they read."""
+
+    def __init__(self, d, shape, dtype, kernel, stride, dilation, widths):
+        nd = len(kernel)
+        padded = tuple(m + a + b for m, (a, b) in zip(shape[2:], widths))
+        positions = tuple((m - dl * (k - 1) - 1) // s + 1
+                          for m, k, s, dl in zip(padded, kernel, stride, dilation))
+        strides = _contiguous_strides(shape[:2] + padded)
+        self.view_shape = kernel + shape[:2] + positions
+        self.view_strides = (tuple(st * dl for st, dl in zip(strides[2:], dilation))
+                             + strides[:2] + tuple(st * s for st, s in zip(strides[2:], stride)))
+        plane = _contiguous_strides(shape[2:])  # strides in the unpadded input plane
+        # a window's first element and each kernel offset's step from it, in plane positions
+        corner = np.zeros(positions, np.int64)
+        for axis in range(nd):
+            grid = np.arange(positions[axis]) * stride[axis] - widths[axis][0]
+            corner = corner + grid.reshape([-1 if a == axis else 1 for a in range(nd)]) \
+                * plane[axis]
+        steps = np.zeros(kernel, np.int64)
+        for axis in range(nd):
+            steps = steps + (np.arange(kernel[axis]) * dilation[axis] * plane[axis]).reshape(
+                [-1 if a == axis else 1 for a in range(nd)])
+        self.starts = d.array(corner.reshape((1, 1) + positions))
+        self.steps = d.array(steps.reshape(-1))
+        self.planes = d.array(np.arange(shape[0] * shape[1], dtype=np.int64).reshape(
+            shape[:2] + (1,) * nd) * _size(shape[2:]))
+        self.outside = self.first_inside = None
+        if any(a or b for a, b in widths):
+            self.outside = d.array(np.pad(np.zeros(shape[2:], dtype), widths,
+                                          constant_values=-np.inf))
+            first = np.zeros(positions, np.int64)
+            for axis in range(nd):  # the first offset that lands inside, per axis
+                origin = np.arange(positions[axis]) * stride[axis] - widths[axis][0]
+                skip = np.maximum(np.ceil(-origin / dilation[axis]), 0).astype(np.int64)
+                first = first + ((origin + skip * dilation[axis]) * plane[axis]).reshape(
+                    [-1 if a == axis else 1 for a in range(nd)])
+            self.first_inside = d.array(first.reshape((1, 1) + positions))
+
+
+_max_pool_plans = {}
+
+
+def _max_pool_plan(d, shape, dtype, kernel, stride, dilation, widths):
+    key = (d, shape, dtype, kernel, stride, dilation, widths)
+    plan = _max_pool_plans.get(key)
+    if plan is None:
+        plan = _max_pool_plans[key] = _MaxPoolPlan(d, shape, dtype, kernel, stride, dilation,
+                                                   widths)
+    return plan
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

@@ -5,19 +5,23 @@ The classic PyTorch-GAN MLP: the generator maps a latent vector z ~ N(0, 1) thro
 256, 512 and 1024 units) to a tanh image in [-1, 1]; the discriminator maps an image through
 784-512-256-1 with LeakyReLU(0.2) to a logit, trained with binary_cross_entropy_with_logits.
 Both use Adam(lr=2e-4, betas=(0.5, 0.999)). Each epoch saves a grid of 64 samples (from the
-same fixed latent vectors) to ``<out>/gan_epoch_NNN.png`` and ``<out>/gan_samples.png``, and
-the generator's weights to ``<out>/generator.npz``.
+same fixed latent vectors) to ``<out>/gan_epoch_NNN.png`` and ``<out>/gan_samples.png``, the
+generator's weights to ``<out>/generator.npz``, and everything needed to go on training (both
+networks, both optimizers' state, the epoch and the random generator) to
+``<out>/checkpoint.npz``; ``--resume`` continues from there up to ``--epochs``.
 
 Success is measured, not eyeballed: the LeNet-5 that examples/mnist_cnn.py trains (its weights
 in examples/lenet5.npz) classifies 1,000 generated samples; the last printed line gives the
 fraction whose top class probability is above 0.9 and whether all ten digits are present.
 
     python examples/mnist_gan.py --epochs 30 --out out/gan        # train, then evaluate
+    python examples/mnist_gan.py --epochs 60 --resume --out out/gan  # 30 more epochs
     python examples/mnist_gan.py --eval-only --out out/gan        # evaluate out/gan/generator.npz
     python examples/mnist_gan.py --epochs 1 --limit 256 --no-eval # a quick smoke run
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -134,6 +138,10 @@ def main():
                         help="skip training: evaluate <out>/generator.npz")
     parser.add_argument("--no-eval", action="store_true",
                         help="skip the LeNet-5 evaluation after training")
+    parser.add_argument("--eval-every", type=int, default=0, metavar="N",
+                        help="also evaluate after every N-th epoch (0: only at the end)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the training saved in <out>/checkpoint.npz")
     args = parser.parse_args()
     use_device(args.device)
 
@@ -143,7 +151,7 @@ def main():
     weights = os.path.join(args.out, "generator.npz")
     generator = make_generator(args.latent)
     fixed_z = rng.standard_normal((64, args.latent)).astype(np.float32)  # same grid each epoch
-    seconds_per_epoch, steps = float("nan"), 0
+    seconds_per_epoch = float("nan")
 
     if args.eval_only:
         if not os.path.exists(weights):
@@ -161,9 +169,22 @@ def main():
         opt_g = Adam(generator.parameters(), lr=args.lr, betas=betas)
         opt_d = Adam(discriminator.parameters(), lr=args.lr, betas=betas)
         batches = max(len(real_all) // args.batch_size, 1)  # drop the last partial batch
+        checkpoint = os.path.join(args.out, "checkpoint.npz")
+        first = 1
+        if args.resume:
+            if not os.path.exists(checkpoint):
+                sys.exit(f"--resume: no checkpoint at {checkpoint}; train without --resume first")
+            saved = sg.load(checkpoint)
+            generator.load_state_dict(saved["generator"])
+            discriminator.load_state_dict(saved["discriminator"])
+            opt_g.load_state_dict(saved["opt_g"])
+            opt_d.load_state_dict(saved["opt_d"])
+            rng.bit_generator.state = json.loads(saved["rng"])
+            first = saved["epoch"] + 1
+            print(f"mnist_gan: resuming after epoch {saved['epoch']} from {checkpoint}")
 
         start = time.perf_counter()
-        for epoch in range(1, args.epochs + 1):
+        for epoch in range(first, args.epochs + 1):
             generator.train()
             order = rng.permutation(len(real_all))
             bar = tqdm(range(batches), desc=f"gan epoch {epoch}/{args.epochs}", unit="step",
@@ -189,22 +210,32 @@ def main():
                 opt_d.zero_grad()
                 loss_d.backward()
                 opt_d.step()
-                steps += 1
                 if b % 50 == 0:
                     bar.set_postfix(d=f"{loss_d.item():.3f}", g=f"{loss_g.item():.3f}")
             bar.close()
-            seconds_per_epoch = (time.perf_counter() - start) / epoch
+            seconds_per_epoch = (time.perf_counter() - start) / (epoch - first + 1)
             sg.save(generator.state_dict(), weights)
+            sg.save({"generator": generator.state_dict(),
+                     "discriminator": discriminator.state_dict(),
+                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "epoch": epoch,
+                     "rng": json.dumps(rng.bit_generator.state)}, checkpoint)
             title = f"GAN samples after epoch {epoch}"
             grid = generate(generator, fixed_z)
             save_grid(grid, title, os.path.join(args.out, f"gan_epoch_{epoch:03d}.png"))
             save_grid(grid, title, os.path.join(args.out, "gan_samples.png"))
+            progress = ""
+            if args.eval_every and epoch % args.eval_every == 0:
+                result, reason = evaluate(generator, args.lenet, args.eval_samples, args.latent,
+                                          args.seed)
+                if result is not None:
+                    progress = (f"; {result[0]:.1%} confident, digits "
+                                f"{''.join(map(str, result[1])) or 'none'}")
             print(f"epoch {epoch}: loss_d {loss_d.item():.3f} loss_g {loss_g.item():.3f} "
-                  f"({seconds_per_epoch:.1f} s/epoch)", flush=True)
+                  f"({seconds_per_epoch:.1f} s/epoch){progress}", flush=True)
         epochs_done = f"{args.epochs} epochs"
 
     if not args.eval_only:
-        trained = (f"after {epochs_done} of {steps // max(args.epochs, 1)} steps "
+        trained = (f"after {epochs_done} of {batches} steps "
                    f"({seconds_per_epoch:.1f} s/epoch)")
     else:
         trained = f"from {weights}"

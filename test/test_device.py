@@ -512,12 +512,46 @@ def test_concatenate(name, fn):
     check(fn, ([a], 0), a, rtol=0, atol=0)
 
 
+def _size(shape):
+    return int(np.prod(shape))
+
+
+def _pool_argmax_expected(x, k):
+    """torch's max_pool choice over the k leading axes, one window at a time: the running
+    maximum is replaced by a larger value or by a nan, so the first maximum wins, or the last
+    nan."""
+    flat = x.reshape((-1,) + x.shape[k:]).reshape(_size(x.shape[:k]), -1)
+    out = np.empty(flat.shape[1], np.int64)
+    for j in range(flat.shape[1]):
+        best = 0
+        for i in range(1, flat.shape[0]):
+            v, b = flat[i, j], flat[best, j]
+            if np.isnan(v) or (not np.isnan(b) and v > b):
+                best = i
+        out[j] = best
+    return out.reshape(x.shape[k:])
+
+
+@pytest.mark.parametrize("name, fn", kernel_params("pool_argmax"))
+def test_pool_argmax(name, fn):
+    r = rng(21)
+    ties = r.integers(0, 3, (4, 2, 5)).astype(np.float64)  # many equal maxima
+    special = r.standard_normal((5, 3, 4))
+    special[1, 0, :2] = special[3, 0, 1:3] = np.nan
+    special[0, 1], special[2, 1, 0], special[4, 2, 3] = -np.inf, np.inf, np.inf
+    special[:, 2, 0] = -np.inf  # a window of -inf only
+    for x, k in ((ties, 1), (special, 1), (special.astype(np.float32), 1),
+                 (r.standard_normal((1, 3)), 1), (r.standard_normal((3, 2, 4, 3)), 2),
+                 (special.reshape(5, 3, 2, 2).transpose(2, 0, 1, 3), 2)):  # strided
+        check(fn, (x, k), _pool_argmax_expected(x, k), rtol=0, atol=0)
+
+
 def test_every_derived_kernel_is_tested():
     tested = {"neg", "sign", "abs", "subtract", "divide", "greater", "less", "less_equal",
               "not_equal", "logical_not", "where", "maximum", "minimum", "clip", "tanh",
-              "sigmoid", "erf", "min", "argmin", "matmul", "transpose", "broadcast_to", "take",
-              "scatter_add", "getitem", "getitem_scatter", "as_strided_scatter", "pad",
-              "concatenate"}
+              "sigmoid", "erf", "min", "argmin", "pool_argmax", "matmul", "transpose",
+              "broadcast_to", "take", "scatter_add", "getitem", "getitem_scatter",
+              "as_strided_scatter", "pad", "concatenate"}
     assert set(DERIVED) == tested, f"untested derived kernels: {set(DERIVED) - tested}"
 
 
