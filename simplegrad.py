@@ -37,6 +37,7 @@ Sections of this file, each using only the ones above it:
 
 __version__ = "0.1.0"
 
+import copy
 import functools
 import json
 import math
@@ -44,6 +45,7 @@ import operator
 import os
 import sys
 import types
+import warnings
 import zipfile
 
 import numpy as np
@@ -101,6 +103,10 @@ class Device:
 
     def __hash__(self):
         return hash(type(self))
+
+    def __deepcopy__(self, memo):
+        # a handle on hardware: copy.deepcopy of a module copies its arrays, not its devices
+        return self
 
     def _missing(self, what):
         raise NotImplementedError(f"{type(self).__name__} does not implement the primitive "
@@ -1112,9 +1118,18 @@ def _einsum(subscripts, operands):
 
 
 def _matmul(x, y):
-    # d(x @ y) = dx @ y + x @ dy, batch dimensions summed by the engine
+    # d(x @ y) = dx @ y + x @ dy, batch dimensions summed by the engine; a matrix y shared by
+    # a batch of x (a layer's weight) gets one product over the flattened batch, rather than a
+    # batch of products as large as the batch that is then summed
     def backward(g, out, need):
-        return (g @ y.mT if need[0] else None), (x.mT @ g if need[1] else None)
+        gx = g @ y.mT if need[0] else None
+        if not need[1]:
+            gy = None
+        elif y.ndim == 2 and x.ndim > 2:
+            gy = x.reshape(-1, x.shape[-1]).mT @ g.reshape(-1, g.shape[-1])
+        else:
+            gy = x.mT @ g
+        return gx, gy
     return _record("matmul", x._device.matmul(x.data, y.data), (x, y), backward)
 
 
@@ -1262,6 +1277,39 @@ def _cat(tensors, axis):
         return grads
     data = tensors[0]._device.concatenate([t.data for t in tensors], axis)
     return _record("cat", data, tuple(tensors), backward)
+
+
+def _unbind(x, axis):
+    # The slices of x along axis. Were each a getitem, each slice's gradient would be scattered
+    # into zeros of x's whole shape, which costs n^2 for n slices (an RNN's time steps). Instead
+    # the slices hang from one hidden 0-d tensor, the hub: each slice's rule only hands its
+    # gradient to the hub's rule (returning a zero for the hub itself), which runs after all
+    # of them and stacks the gradients once (zeros for slices that got none).
+    d, n = x._device, x.shape[axis]
+    lead = (slice(None),) * axis
+    received = {}
+
+    def hub_backward(g, out, need):
+        zeros = None
+        parts = []
+        for i in range(n):
+            part = received.pop(i, None)
+            if part is None:
+                if zeros is None:
+                    shape = x.shape[:axis] + x.shape[axis + 1:]
+                    zeros = _wrap(d.full(shape, 0, x.dtype), d)
+                part = zeros
+            parts.append(part.unsqueeze(axis))
+        return (_cat(parts, axis),)
+
+    def piece(i):
+        def backward(g, out, need):
+            received[i] = g
+            return (_wrap(d.full((), 0, x.dtype), d),)
+        return _record("unbind", d.getitem(x.data, lead + (i,)), (hub,), backward)
+
+    hub = _record("unbind", d.full((), 0, x.dtype), (x,), hub_backward)
+    return tuple(piece(i) for i in range(n))
 
 
 # ================================================================================================
@@ -1971,6 +2019,11 @@ class Tensor(metaclass=_TensorMeta):
     def chunk(self, chunks, dim=0):
         n = self.shape[_axis("chunk", self, dim)]
         return self.split(max(-(-n // chunks), 1), dim)
+
+    def unbind(self, dim=0):
+        """The slices along dim, each without that dim; their gradients are stacked once, so
+        unbinding n steps costs O(n) in backward, where n getitems would cost O(n^2)."""
+        return _unbind(self, _axis("unbind", self, dim))
 
     def take_along_dim(self, indices, dim):
         """Elements at `indices` (int, same ndim) along dim, like torch.take_along_dim."""
@@ -3215,6 +3268,77 @@ def pad(input, pad, mode="constant", value=0.0):
     return input.pad(pad, value)
 
 
+# ---- functional: attention ---------------------------------------------------------------------
+
+def _score_mask(op, mask, scores, attend):
+    """An attention mask as a tensor to add to the scores: a float mask as it is, a bool mask
+    as 0 where it equals `attend` and -inf elsewhere (torch's F.scaled_dot_product_attention
+    says True for "may attend", nn.MultiheadAttention True for "may not")."""
+    mask = _as_tensor(mask, scores)
+    if mask.dtype == np.bool_:
+        d = scores._device
+        inf = d.full((), -math.inf, scores.dtype)
+        zero = d.full((), 0, scores.dtype)
+        data = d.where(mask.data, zero, inf) if attend else d.where(mask.data, inf, zero)
+        return _wrap(data, d)
+    if not _is_float(mask.dtype):
+        raise TypeError(f"{op}: a mask must be bool or floating, not {mask.dtype}")
+    return mask
+
+
+def _causal_mask(length, source_length, like):
+    """(L, S) bool, True where query i may attend to key j <= i (the top-left triangle)."""
+    host = np.tril(np.ones((length, source_length), np.bool_))
+    return _wrap(like._device.array(host), like._device)
+
+
+def _attention_weights(scores, masked):
+    """softmax over the last dim, from the maximum of each row for stability; when scores are
+    `masked`, a row that is all -inf (a query that may attend to nothing) gets zeros instead
+    of nan, as torch's scaled_dot_product_attention."""
+    d = scores._device
+    top = d.max(scores.data, (scores.ndim - 1,), True)
+    if masked:
+        top = d.where(d.equal(top, -math.inf), d.full((), 0, scores.dtype), top)
+    e = (scores - _wrap(top, d)).exp()
+    total = e.sum(-1, keepdims=True)
+    if masked:
+        total = where(total == 0, 1.0, total)
+    return e / total
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None):
+    """softmax(query key^T scale + mask) value over the last two dims (..., L, E), (..., S, E),
+    (..., S, Ev), as torch 2.x: scale defaults to 1 / sqrt(E); a bool attn_mask is True where
+    a query may attend to a key, a float one is added to the scores; is_causal lets query i
+    attend to keys 0..i. dropout_p drops attention weights (always: pass 0 in evaluation)."""
+    op = "scaled_dot_product_attention"
+    if min(query.ndim, key.ndim, value.ndim) < 2 or query.shape[-1] != key.shape[-1] \
+            or key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"{op}: expected query (..., L, E), key (..., S, E) and value "
+                         f"(..., S, Ev), got shapes {query.shape}, {key.shape} and {value.shape}")
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{op}: pass attn_mask or is_causal=True, not both")
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = matmul(query, key.mT) * scale
+    if is_causal:
+        attn_mask = _causal_mask(query.shape[-2], key.shape[-2], scores)
+    if attn_mask is not None:
+        mask = _score_mask(op, attn_mask, scores, attend=True)
+        try:
+            np.broadcast_shapes(mask.shape, scores.shape)
+        except ValueError:
+            raise ValueError(f"{op}: an attn_mask of shape {mask.shape} does not broadcast to "
+                             f"the scores' shape {scores.shape} (query {query.shape}, key "
+                             f"{key.shape})") from None
+        scores = scores + mask
+    weights = _attention_weights(scores, attn_mask is not None)
+    if dropout_p > 0:
+        weights = dropout(weights, dropout_p)
+    return matmul(weights, value)
+
+
 # ---- functional: convolution and pooling -------------------------------------------------------
 # Every one is a window view (Tensor.windows, one as_strided) of the padded input followed by an
 # einsum or a reduction over the kernel dims, so the gradients come from those ops' rules: the
@@ -4181,6 +4305,496 @@ class LogSoftmax(Module):
         return f"dim={self.dim}"
 
 
+# ---- recurrent layers --------------------------------------------------------------------------
+# PyTorch's layouts, so that its state dicts load: the gates of a cell are stacked in one weight,
+# rows (i, f, g, o) for an LSTM and (r, z, n) for a GRU, so one matmul computes them all. A
+# sequence runs layer by layer and direction by direction: the input projection of all time
+# steps is one matmul (x W_ih^T + b), unbound into steps once (Tensor.unbind, linear in
+# backward); each step adds h W_hh^T and applies the gates; the outputs are stacked once.
+
+def _lstm_step(gates, c):
+    """(h', c') from the pre-activations x W_ih^T + h W_hh^T + b and the cell state c."""
+    i, f, g, o = gates.chunk(4, -1)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def _gru_step(gi, gh, h):
+    """h' from gi = x W_ih^T + b_ih, gh = h W_hh^T + b_hh and h: r and z are the sigmoids of
+    their gates, n = tanh(gi_n + r gh_n), and h' = (1 - z) n + z h."""
+    i_r, i_z, i_n = gi.chunk(3, -1)
+    h_r, h_z, h_n = gh.chunk(3, -1)
+    r = (i_r + h_r).sigmoid()
+    z = (i_z + h_z).sigmoid()
+    n = (i_n + r * h_n).tanh()
+    return n + z * (h - n)
+
+
+def _check_state(name, what, state, shape, input):
+    """state as a Tensor of `shape`, or a ValueError naming the layer and the shapes."""
+    state = _as_tensor(state, input)
+    if state.shape != shape:
+        raise ValueError(f"{name}: expected {what} of shape {shape} for an input of shape "
+                         f"{input.shape}, got {state.shape}")
+    return state
+
+
+class _RNNBase(Module):
+    """What LSTM and GRU share: the weights under torch's names, and the loop over layers and
+    directions. A subclass gives the number of gates and _recur, the loop over time steps."""
+
+    _gates = 1
+    _states = 1  # tensors in the state: h, or (h, c)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, *, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
+            raise ValueError(f"{name}: input_size ({input_size}), hidden_size ({hidden_size}) "
+                             f"and num_layers ({num_layers}) must be positive")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} is applied between layers, so with "
+                          "num_layers=1 it does nothing", stacklevel=2)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first = bias, batch_first
+        self.dropout, self.bidirectional = float(dropout), bidirectional
+        directions = 2 if bidirectional else 1
+        rows = self._gates * hidden_size
+        # torch's names, in torch's order; _weight_names keeps them per layer and direction
+        self._weight_names = []
+        for layer in range(num_layers):
+            for suffix in ("", "_reverse")[:directions]:
+                size = input_size if layer == 0 else hidden_size * directions
+                shapes = {f"weight_ih_l{layer}{suffix}": (rows, size),
+                          f"weight_hh_l{layer}{suffix}": (rows, hidden_size)}
+                if bias:
+                    shapes[f"bias_ih_l{layer}{suffix}"] = (rows,)
+                    shapes[f"bias_hh_l{layer}{suffix}"] = (rows,)
+                for key, shape in shapes.items():
+                    setattr(self, key, _empty(shape, dtype))
+                self._weight_names.append(tuple(shapes))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Every weight and bias ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            uniform_(p, -bound, bound)
+
+    @property
+    def all_weights(self):
+        """[w_ih, w_hh, b_ih, b_hh] (without the biases when bias=False) per layer and
+        direction, in the order layer 0, layer 0 reverse, layer 1, ..."""
+        return [[getattr(self, key) for key in keys] for keys in self._weight_names]
+
+    def flatten_parameters(self):
+        """Nothing to do (torch packs the weights for cuDNN); here for torch's API."""
+
+    def _sequence(self, input, hx, state_names):
+        """(output, final states as a tuple): every layer and direction over input. hx is None
+        or a tuple of initial states, each (layers * directions, batch, hidden)."""
+        name = type(self).__name__
+        input = _as_tensor(input, next(self.parameters()))
+        if input.ndim not in (2, 3):
+            raise ValueError(f"{name}: expected a 2-D (unbatched) or 3-D (batched) input, got "
+                             f"shape {input.shape}")
+        batched = input.ndim == 3
+        x = input if batched else input.unsqueeze(1)
+        if batched and self.batch_first:
+            x = x.transpose(0, 1)
+        steps, batch, size = x.shape
+        if size != self.input_size or steps == 0:
+            raise ValueError(f"{name}: expected an input of {self.input_size} features per step "
+                             f"and at least one step, got shape {input.shape}"
+                             + (" (batch_first)" if batched and self.batch_first else ""))
+        directions = 2 if self.bidirectional else 1
+        count = self.num_layers * directions
+        if hx is None:
+            zeros = _wrap(x._device.full((batch, self.hidden_size), 0, x.dtype), x._device)
+            initial = [(zeros,) * self._states] * count
+        else:
+            shape = (count, batch, self.hidden_size) if batched else (count, self.hidden_size)
+            hx = [_check_state(name, what, s, shape, input) for what, s in zip(state_names, hx)]
+            if not batched:
+                hx = [s.unsqueeze(1) for s in hx]
+            initial = list(zip(*(s.unbind(0) for s in hx)))
+        weights = self.all_weights
+        finals = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                k = layer * directions + direction
+                output, final = self._layer(x, initial[k], weights[k], direction == 1)
+                outputs.append(output)
+                finals.append(final)
+            x = outputs[0] if directions == 1 else cat(outputs, -1)
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                x = dropout(x, self.dropout)
+        final = tuple(stack(states) for states in zip(*finals))
+        if not batched:
+            return x.squeeze(1), tuple(s.squeeze(1) for s in final)
+        return (x.transpose(0, 1) if self.batch_first else x), final
+
+    def _layer(self, x, state, weights, reverse):
+        """One layer in one direction over x (steps, batch, features): (outputs (steps,
+        batch, hidden), final state)."""
+        w_ih, w_hh, b_ih, b_hh = weights if self.bias else weights + [None, None]
+        steps, batch, size = x.shape
+        projected = linear(x.reshape(steps * batch, size), w_ih, self._input_bias(b_ih, b_hh))
+        inputs = projected.reshape(steps, batch, -1).unbind(0)
+        outputs, state = self._recur(inputs[::-1] if reverse else inputs, state, w_hh.T, b_hh)
+        if reverse:
+            outputs.reverse()
+        return stack(outputs), state
+
+    def extra_repr(self):
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if not self.bias:
+            text += ", bias=False"
+        if self.batch_first:
+            text += ", batch_first=True"
+        if self.dropout:
+            text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
+        return text
+
+
+class LSTM(_RNNBase):
+    """A multi-layer LSTM over sequences (torch.nn.LSTM): input (L, N, input_size), or
+    (N, L, input_size) with batch_first, or (L, input_size) unbatched; forward returns
+    (output, (h_n, c_n)). dropout applies between layers when training."""
+
+    _gates, _states = 4, 2
+
+    def forward(self, input, hx=None):
+        """(output (L, N, D * hidden), (h_n, c_n) each (D * num_layers, N, hidden)), from
+        hx = (h_0, c_0) of that shape or zeros; D = 2 when bidirectional."""
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise ValueError("LSTM: hx must be a tuple (h_0, c_0)")
+        output, (h, c) = self._sequence(input, hx, ("h_0", "c_0"))
+        return output, (h, c)
+
+    @staticmethod
+    def _input_bias(b_ih, b_hh):
+        return None if b_ih is None else b_ih + b_hh
+
+    @staticmethod
+    def _recur(inputs, state, w_hh_t, b_hh):
+        h, c = state
+        outputs = []
+        for gates in inputs:
+            h, c = _lstm_step(gates + matmul(h, w_hh_t), c)
+            outputs.append(h)
+        return outputs, (h, c)
+
+
+class GRU(_RNNBase):
+    """A multi-layer GRU over sequences (torch.nn.GRU): input (L, N, input_size), or
+    (N, L, input_size) with batch_first, or (L, input_size) unbatched; forward returns
+    (output, h_n). dropout applies between layers when training."""
+
+    _gates, _states = 3, 1
+
+    def forward(self, input, hx=None):
+        """(output (L, N, D * hidden), h_n (D * num_layers, N, hidden)), from hx = h_0 of that
+        shape or zeros; D = 2 when bidirectional."""
+        output, (h,) = self._sequence(input, None if hx is None else (hx,), ("h_0",))
+        return output, h
+
+    @staticmethod
+    def _input_bias(b_ih, b_hh):
+        return b_ih
+
+    @staticmethod
+    def _recur(inputs, state, w_hh_t, b_hh):
+        (h,) = state
+        outputs = []
+        for gi in inputs:
+            gh = matmul(h, w_hh_t)
+            h = _gru_step(gi, gh if b_hh is None else gh + b_hh, h)
+            outputs.append(h)
+        return outputs, (h,)
+
+
+class _CellBase(Module):
+    """What LSTMCell and GRUCell share: weight_ih, weight_hh, bias_ih, bias_hh as torch."""
+
+    _gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, *, dtype=None):
+        super().__init__()
+        if input_size <= 0 or hidden_size <= 0:
+            raise ValueError(f"{type(self).__name__}: input_size ({input_size}) and hidden_size "
+                             f"({hidden_size}) must be positive")
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        rows = self._gates * hidden_size
+        self.weight_ih = _empty((rows, input_size), dtype)
+        self.weight_hh = _empty((rows, hidden_size), dtype)
+        self.bias_ih = _empty((rows,), dtype) if bias else None
+        self.bias_hh = _empty((rows,), dtype) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Every weight and bias ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            uniform_(p, -bound, bound)
+
+    def _inputs(self, input, hx, state_names):
+        """(input (N, input_size), [states (N, hidden)], batched) after the checks."""
+        name = type(self).__name__
+        input = _as_tensor(input, self.weight_ih)
+        if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected an input of shape (N, {self.input_size}) or "
+                             f"({self.input_size},), got {input.shape}")
+        batched = input.ndim == 2
+        x = input if batched else input.unsqueeze(0)
+        shape = (x.shape[0], self.hidden_size)
+        if hx is None:
+            states = [_wrap(x._device.full(shape, 0, x.dtype), x._device)] * len(state_names)
+        else:
+            want = shape if batched else (self.hidden_size,)
+            states = [_check_state(name, what, s, want, input) for what, s in
+                      zip(state_names, hx)]
+            states = states if batched else [s.unsqueeze(0) for s in states]
+        return x, states, batched
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class LSTMCell(_CellBase):
+    """One LSTM step (torch.nn.LSTMCell): (h', c') from input (N, input_size) or
+    (input_size,) and hx = (h, c), zeros by default."""
+
+    _gates = 4
+
+    def forward(self, input, hx=None):
+        """(h', c'), each (N, hidden_size), or (hidden_size,) for an unbatched input."""
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise ValueError("LSTMCell: hx must be a tuple (h, c)")
+        x, (h, c), batched = self._inputs(input, hx, ("h", "c"))
+        gates = linear(x, self.weight_ih, self.bias_ih) + linear(h, self.weight_hh, self.bias_hh)
+        h, c = _lstm_step(gates, c)
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+
+
+class GRUCell(_CellBase):
+    """One GRU step (torch.nn.GRUCell): h' from input (N, input_size) or (input_size,) and
+    hx = h, zeros by default."""
+
+    _gates = 3
+
+    def forward(self, input, hx=None):
+        """h', (N, hidden_size), or (hidden_size,) for an unbatched input."""
+        x, (h,), batched = self._inputs(input, None if hx is None else (hx,), ("hx",))
+        h = _gru_step(linear(x, self.weight_ih, self.bias_ih),
+                      linear(h, self.weight_hh, self.bias_hh), h)
+        return h if batched else h.squeeze(0)
+
+
+# ---- attention and the transformer encoder -----------------------------------------------------
+
+class MultiheadAttention(Module):
+    """Attention over num_heads heads of embed_dim / num_heads features each, as
+    torch.nn.MultiheadAttention, with its parameters: in_proj_weight (3 embed_dim, embed_dim)
+    (the query, key and value projections stacked), in_proj_bias, and out_proj, a Linear.
+    Keys and values have embed_dim features (kdim = vdim = embed_dim); add_bias_kv and
+    add_zero_attn are not implemented. Unlike torch, is_causal=True without an attn_mask
+    makes the causal mask instead of raising, and a query whose keys are all masked gets
+    zero weights instead of nan."""
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
+                 add_zero_attn=False, kdim=None, vdim=None, batch_first=False, *, dtype=None):
+        super().__init__()
+        if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
+            raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive "
+                             f"multiple of num_heads ({num_heads})")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"MultiheadAttention: dropout must be in [0, 1], got {dropout}")
+        if add_bias_kv or add_zero_attn or kdim not in (None, embed_dim) \
+                or vdim not in (None, embed_dim):
+            raise NotImplementedError("MultiheadAttention: only kdim = vdim = embed_dim, without "
+                                      "add_bias_kv and add_zero_attn, is implemented")
+        self.embed_dim = self.kdim = self.vdim = embed_dim
+        self.num_heads, self.head_dim = num_heads, embed_dim // num_heads
+        self.dropout, self.batch_first = float(dropout), batch_first
+        self.in_proj_weight = _empty((3 * embed_dim, embed_dim), dtype)
+        self.in_proj_bias = _empty((3 * embed_dim,), dtype) if bias else None
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        """xavier_uniform_ in_proj_weight, zero biases, out_proj.weight as a Linear's (torch)."""
+        xavier_uniform_(self.in_proj_weight)
+        if self.in_proj_bias is not None:
+            zeros_(self.in_proj_bias)
+            zeros_(self.out_proj.bias)
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
+                attn_mask=None, average_attn_weights=True, is_causal=False):
+        """(output, weights): output is query's shape, (L, N, E), (N, L, E) with batch_first,
+        or (L, E) unbatched; weights (N, L, S) averaged over heads, (N, heads, L, S) with
+        average_attn_weights=False, or None when not need_weights. Masks as torch:
+        key_padding_mask (N, S), attn_mask (L, S) or (N * heads, L, S); True where a query
+        may NOT attend (or a float added to the scores)."""
+        name, e, heads = "MultiheadAttention", self.embed_dim, self.num_heads
+        like = next(t for t in (query, key, value) if isinstance(t, Tensor))
+        q, k, v = (_as_tensor(t, like) for t in (query, key, value))
+        batched = q.ndim == 3
+        if q.ndim not in (2, 3) or k.ndim != q.ndim or v.shape != k.shape \
+                or {q.shape[-1], k.shape[-1]} != {e}:
+            raise ValueError(f"{name}: expected query (L, N, {e}) and key and value (S, N, {e}), "
+                             f"batch first with batch_first, or without N unbatched; got "
+                             f"{q.shape}, {k.shape} and {v.shape}")
+        if not batched:
+            q, k, v = q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)
+        elif not self.batch_first:
+            q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)
+        if q.shape[0] != k.shape[0]:
+            raise ValueError(f"{name}: query {query.shape} and key {key.shape} have different "
+                             "batch sizes")
+        n, length, source = q.shape[0], q.shape[1], k.shape[1]
+        w, b = self.in_proj_weight, self.in_proj_bias
+        if query is key and key is value:  # self-attention: one matmul for q, k and v
+            q, k, v = linear(q, w, b).chunk(3, -1)
+        else:
+            wq, wk, wv = w.chunk(3)
+            bq, bk, bv = (None,) * 3 if b is None else b.chunk(3)
+            q, k, v = linear(q, wq, bq), linear(k, wk, bk), linear(v, wv, bv)
+
+        def split_heads(t):  # (N, L, E) -> (N, heads, L, head_dim)
+            return t.reshape(n, t.shape[1], heads, self.head_dim).permute(0, 2, 1, 3)
+
+        q, k, v = split_heads(q), split_heads(k), split_heads(v)
+        mask = self._mask(attn_mask, key_padding_mask, is_causal, n, length, source, batched, q)
+        scores = matmul(q, k.mT) * (1.0 / math.sqrt(self.head_dim))
+        if mask is not None:
+            scores = scores + mask
+        weights = _attention_weights(scores, mask is not None)
+        if self.training and self.dropout > 0:
+            weights = dropout(weights, self.dropout)
+        out = self.out_proj(matmul(weights, v).permute(0, 2, 1, 3).reshape(n, length, e))
+        if not batched:
+            out = out.squeeze(0)
+        elif not self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        if average_attn_weights:
+            weights = weights.mean(1)
+        return out, (weights if batched else weights.squeeze(0))
+
+    def _mask(self, attn_mask, key_padding_mask, is_causal, n, length, source, batched, like):
+        """The masks as one tensor to add to the scores (N, heads, L, S), or None."""
+        name = "MultiheadAttention"
+        mask = None
+        if attn_mask is None and is_causal:
+            mask = _score_mask(name, _causal_mask(length, source, like), like, attend=True)
+        elif attn_mask is not None:
+            mask = _score_mask(name, attn_mask, like, attend=False)
+            stacked = (n * self.num_heads if batched else self.num_heads, length, source)
+            if mask.shape == stacked:
+                mask = mask.reshape(n, self.num_heads, length, source)
+            elif mask.shape != (length, source):
+                raise ValueError(f"{name}: attn_mask must have shape {(length, source)} or "
+                                 f"{stacked}, got {mask.shape}")
+        if key_padding_mask is not None:
+            padding = _score_mask(name, key_padding_mask, like, attend=False)
+            if padding.shape != ((n, source) if batched else (source,)):
+                raise ValueError(f"{name}: key_padding_mask must have shape "
+                                 f"{(n, source) if batched else (source,)}, got {padding.shape}")
+            padding = padding.reshape(n, 1, 1, source)
+            mask = padding if mask is None else mask + padding
+        return mask
+
+    def extra_repr(self):
+        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
+                f"dropout={self.dropout}, batch_first={self.batch_first}")
+
+
+def _activation_function(name, activation):
+    if isinstance(activation, str):
+        if activation == "relu":
+            return relu
+        if activation == "gelu":
+            return gelu
+        raise ValueError(f"{name}: activation should be 'relu', 'gelu' or a callable, not "
+                         f"{activation!r}")
+    if not callable(activation):
+        raise TypeError(f"{name}: activation {activation!r} is not callable")
+    return activation
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention and a feed-forward network, each with a residual connection and a
+    LayerNorm (after them, or before with norm_first), as torch.nn.TransformerEncoderLayer,
+    with its submodules: self_attn, linear1, dropout, linear2, norm1, norm2, dropout1,
+    dropout2."""
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
+                 layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True, *,
+                 dtype=None):
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                            batch_first=batch_first, dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.activation = _activation_function("TransformerEncoderLayer", activation)
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        """src plus self-attention, then plus the feed-forward network, each normalised."""
+        x = src
+        if self.norm_first:
+            x = x + self._attention_block(self.norm1(x), src_mask, src_key_padding_mask,
+                                          is_causal)
+            return x + self._feed_forward_block(self.norm2(x))
+        x = self.norm1(x + self._attention_block(x, src_mask, src_key_padding_mask, is_causal))
+        return self.norm2(x + self._feed_forward_block(x))
+
+    def _attention_block(self, x, attn_mask, key_padding_mask, is_causal):
+        out, _ = self.self_attn(x, x, x, key_padding_mask=key_padding_mask, need_weights=False,
+                                attn_mask=attn_mask, is_causal=is_causal)
+        return self.dropout1(out)
+
+    def _feed_forward_block(self, x):
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class TransformerEncoder(Module):
+    """num_layers deep copies of encoder_layer applied in turn (layers, a ModuleList), then
+    norm when one is given, as torch.nn.TransformerEncoder (enable_nested_tensor and
+    mask_check are accepted for its signature only)."""
+
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True,
+                 mask_check=True):
+        super().__init__()
+        _check_module("TransformerEncoder", encoder_layer)
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        """Each layer on the previous one's output, with the same masks; then norm."""
+        out = src
+        for layer in self.layers:
+            out = layer(out, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
+                        is_causal=bool(is_causal))
+        return out if self.norm is None else self.norm(out)
+
+
 # ---- loss modules ------------------------------------------------------------------------------
 # A class weight or pos_weight is a buffer, so it is in state_dict under torch's names.
 
@@ -4490,6 +5104,9 @@ nn = _namespace(
     ReLU=ReLU, LeakyReLU=LeakyReLU, Tanh=Tanh, Sigmoid=Sigmoid, GELU=GELU, Softmax=Softmax,
     LogSoftmax=LogSoftmax, MSELoss=MSELoss, L1Loss=L1Loss, NLLLoss=NLLLoss,
     CrossEntropyLoss=CrossEntropyLoss, BCELoss=BCELoss, BCEWithLogitsLoss=BCEWithLogitsLoss,
+    LSTM=LSTM, GRU=GRU, LSTMCell=LSTMCell, GRUCell=GRUCell,
+    MultiheadAttention=MultiheadAttention, TransformerEncoderLayer=TransformerEncoderLayer,
+    TransformerEncoder=TransformerEncoder,
     functional=_namespace(
         "simplegrad.nn.functional", "The layers and losses of simplegrad.nn as functions.",
         linear=linear, relu=relu, leaky_relu=leaky_relu, gelu=gelu, sigmoid=sigmoid, tanh=tanh,
@@ -4500,7 +5117,8 @@ nn = _namespace(
         avg_pool1d=avg_pool1d, avg_pool2d=avg_pool2d, adaptive_avg_pool2d=adaptive_avg_pool2d,
         cross_entropy=cross_entropy, nll_loss=nll_loss, mse_loss=mse_loss, l1_loss=l1_loss,
         binary_cross_entropy=binary_cross_entropy,
-        binary_cross_entropy_with_logits=binary_cross_entropy_with_logits),
+        binary_cross_entropy_with_logits=binary_cross_entropy_with_logits,
+        scaled_dot_product_attention=scaled_dot_product_attention),
     init=_namespace(
         "simplegrad.nn.init", "In-place initialisation of tensors, as torch.nn.init.",
         calculate_gain=calculate_gain, uniform_=uniform_, normal_=normal_, constant_=constant_,
