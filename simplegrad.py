@@ -644,6 +644,176 @@ class NumpyDevice(Device):
         return np.concatenate(arrays, axis)
 
 
+class CupyDevice(Device):
+    """NVIDIA GPUs through CuPy: CuPy arrays on GPU `device_id`, every kernel a CuPy call.
+
+    CuPy is imported when the device is made, never before, so simplegrad needs it only where
+    it is used: ``Tensor.device = CupyDevice()`` and everything afterwards runs on the GPU.
+    Kernels never copy to the host (the one exception is ``to_host``), so a training step runs
+    without synchronising with the CPU. The GPU is made CuPy's current device when the
+    CupyDevice is created: drive one GPU per process (or thread) at a time.
+    """
+
+    name = "cupy"
+
+    def __init__(self, device_id=0):
+        try:
+            import cupy
+            import cupyx
+            import cupyx.scipy.special
+        except ImportError as e:
+            raise ImportError(
+                "CupyDevice needs CuPy and an NVIDIA GPU: pip install cupy-cuda12x (or "
+                "cupy-cuda13x, matching your CUDA driver); see docs/devices.md") from e
+        self.device_id = int(device_id)
+        cupy.cuda.Device(self.device_id).use()  # raises when there is no such GPU
+        self._cp, self._cupyx = cupy, cupyx
+        # the primitives and the one-call derived kernels: CuPy's ufuncs, as instance
+        # attributes (the class cannot name them before CuPy is imported)
+        for name, fn in dict(
+                exp=cupy.exp, log=cupy.log, equal=cupy.equal, greater_equal=cupy.greater_equal,
+                add=cupy.add, mul=cupy.multiply, pow=cupy.power, neg=cupy.negative,
+                subtract=cupy.subtract, divide=cupy.divide, logical_not=cupy.logical_not,
+                greater=cupy.greater, less=cupy.less, less_equal=cupy.less_equal,
+                not_equal=cupy.not_equal, sign=cupy.sign, abs=cupy.abs, maximum=cupy.maximum,
+                minimum=cupy.minimum, tanh=cupy.tanh, where=cupy.where, matmul=cupy.matmul,
+                transpose=cupy.transpose, broadcast_to=cupy.broadcast_to,
+                erf=cupyx.scipy.special.erf).items():
+            setattr(self, name, fn)
+
+    def __repr__(self):
+        return f"CupyDevice(device_id={self.device_id})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.device_id == other.device_id
+
+    def __hash__(self):
+        return hash((type(self), self.device_id))
+
+    # primitives (the elementwise ones are set in __init__)
+    def sum(self, x, axis=None, keepdims=False):
+        return self._cp.sum(x, axis, keepdims=keepdims)
+
+    def max(self, x, axis=None, keepdims=False):
+        return self._cp.max(x, axis, keepdims=keepdims)
+
+    def argmax(self, x, axis=None, keepdims=False):
+        out = self._cp.argmax(x, axis)
+        if keepdims:
+            out = self._cp.expand_dims(out, tuple(range(x.ndim)) if axis is None else axis)
+        return out
+
+    def einsum(self, subscripts, *operands):
+        return self._cp.einsum(subscripts, *operands)
+
+    def as_strided(self, x, shape, strides, offset=0):
+        flat = self._cp.ascontiguousarray(x).reshape(-1)[offset:]
+        return self._cp.lib.stride_tricks.as_strided(
+            flat, shape, tuple(s * flat.itemsize for s in strides))
+
+    # plumbing
+    def array(self, data, dtype=None):
+        cp = self._cp
+        if isinstance(data, cp.ndarray):
+            return data if dtype is None else data.astype(dtype, copy=False)
+        if not isinstance(data, np.ndarray) and hasattr(data, "__dlpack__"):
+            device_type, _ = data.__dlpack_device__()
+            if device_type == 2:  # kDLCUDA: a GPU array (torch CUDA, JAX, ...): no copy
+                data = cp.from_dlpack(data)
+                return data if dtype is None else data.astype(dtype, copy=False)
+            data = np.from_dlpack(data)  # a host array: copied to the GPU below
+        return cp.asarray(np.asarray(data, dtype=dtype))
+
+    def to_host(self, x):
+        return self._cp.asnumpy(x)
+
+    def full(self, shape, value, dtype):
+        return self._cp.full(shape, value, dtype=dtype)
+
+    def arange(self, n, dtype):
+        return self._cp.arange(n, dtype=dtype)
+
+    def reshape(self, x, shape):
+        return self._cp.reshape(x, shape)
+
+    def copy(self, x):
+        return self._cp.array(x, order="C", copy=True)
+
+    def astype(self, x, dtype):
+        return self._cp.asarray(x).astype(dtype, copy=False)
+
+    def assign(self, dst, src):
+        self._cp.copyto(dst, src, casting="unsafe")
+
+    # derived kernels CuPy has no single call for
+    def clip(self, x, lo, hi):
+        return self._cp.clip(x, lo, hi)
+
+    def sigmoid(self, x):
+        cp = self._cp
+        e = cp.exp(-cp.abs(x))
+        r = 1 / (1 + e)
+        return cp.where(x >= 0, r, e * r)
+
+    def min(self, x, axis=None, keepdims=False):
+        return self._cp.min(x, axis, keepdims=keepdims)
+
+    def argmin(self, x, axis=None, keepdims=False):
+        return self.argmax(self._cp.negative(x), axis, keepdims)
+
+    def pool_argmax(self, x, k):
+        # branch-free, so nothing waits for the GPU: the first maximum is the first True of
+        # x == max; where a window holds a nan (its max is nan), the last nan instead
+        cp = self._cp
+        x = cp.ascontiguousarray(x).reshape((-1,) + tuple(x.shape[k:]))
+        top = x.max(0)
+        first = cp.argmax(x == top, 0)
+        last_nan = len(x) - 1 - cp.argmax(cp.isnan(x)[::-1], 0)
+        return cp.where(cp.isnan(top), last_nan, first).astype(np.int64)
+
+    def take(self, x, index):
+        return self._cp.take(x, index)
+
+    def scatter_add(self, index, values, size):
+        cp = self._cp
+        out = cp.zeros(size, dtype=values.dtype)
+        self._cupyx.scatter_add(out, index.reshape(-1), cp.ravel(values))
+        return out
+
+    def getitem(self, x, key):
+        return x[self._device_key(key)]
+
+    def getitem_scatter(self, g, shape, key):
+        out = self._cp.zeros(shape, dtype=g.dtype)
+        self._cupyx.scatter_add(out, self._device_key(key), g)  # repeats add up
+        return out
+
+    def _device_key(self, key):
+        return tuple(self._cp.asarray(k) if isinstance(k, np.ndarray) else k for k in key)
+
+    def as_strided_scatter(self, g, shape, strides, offset, base_shape):
+        # as NumpyDevice: one strided add per kernel offset of a window view, else scatter_add
+        cp, n = self._cp, _size(base_shape)
+        loops = _scatter_loops(shape, strides)
+        if loops is None:
+            index = self.as_strided(cp.arange(n), shape, strides, offset)
+            return self.scatter_add(index, g, n).reshape(base_shape)
+        out = cp.zeros(n, dtype=g.dtype)
+        inner = len(shape) - loops
+        steps = tuple(s * out.itemsize for s in strides[:inner])
+        for idx in np.ndindex(*shape[inner:]):
+            start = offset + sum(i * s for i, s in zip(idx, strides[inner:]))
+            view = cp.lib.stride_tricks.as_strided(out[start:], shape[:inner], steps)
+            view += g[(Ellipsis,) + idx]
+        return out.reshape(base_shape)
+
+    def pad(self, x, widths, value=0):
+        return self._cp.pad(x, widths, constant_values=value)
+
+    def concatenate(self, arrays, axis):
+        return self._cp.concatenate(arrays, axis)
+
+
 _SAME_SIZE_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
 
 
@@ -819,6 +989,32 @@ class enable_grad(no_grad):
     """Context manager and decorator that turns recording on (inside a no_grad block)."""
 
     _default = True
+
+
+def _device_named(op, device):
+    """A Device, from a Device or one of torch's names: "cpu", "cuda", "cuda:N"."""
+    if isinstance(device, Device):
+        return device
+    if device == "cpu":
+        return NumpyDevice()
+    if isinstance(device, str) and (device == "cuda" or device.startswith("cuda:")):
+        return CupyDevice(int(device[5:] or 0))
+    raise TypeError(f"{op}: a device is a simplegrad Device, 'cpu' or 'cuda[:N]', not "
+                    f"{device!r}")
+
+
+def _to_device(x, device):
+    """x's data copied to `device` (through the host); the gradient is copied back."""
+    source = x._device
+    if device == source:
+        return x
+
+    def backward(g, out, need):
+        return (_wrap(source.array(device.to_host(g.data)), source),)
+
+    out = _record("to", device.array(source.to_host(x.data)), (x,), backward)
+    out._device = device
+    return out
 
 
 def _record(name, data, inputs, backward):
@@ -1565,6 +1761,24 @@ class Tensor(metaclass=_TensorMeta):
     def bool(self):
         return self.astype(np.bool_)
 
+    # ---- devices ----------------------------------------------------------------------------
+    def to(self, *args, dtype=None, device=None):
+        """This tensor on another device and/or with another dtype, as torch's to(device),
+        to(dtype) and to(device, dtype); self when nothing changes. A device is a Device, or
+        torch's names: "cpu" (NumpyDevice), "cuda" or "cuda:N" (CupyDevice(N)). Gradients
+        flow back to the original device."""
+        for arg in args:
+            if isinstance(arg, (Device, str)):
+                device = arg
+            else:
+                dtype = arg
+        out = self if device is None else _to_device(self, _device_named("to", device))
+        return out if dtype is None else out.astype(dtype)
+
+    def cpu(self):
+        """This tensor on the NumPy device (self when it is there already)."""
+        return self.to(NumpyDevice())
+
     def clone(self):
         """A copy with its own memory, connected to the graph."""
         return self * 1 if self._rg else _wrap(self._device.copy(self.data), self._device)
@@ -2149,7 +2363,8 @@ def _operands(op, x, other, reverse=False, broadcast=True):
     y = other if isinstance(other, Tensor) else _tensor(other, x)
     if x._device is not y._device and x._device != y._device:
         raise RuntimeError(f"{op}: the operands are on two devices, {x._device} and "
-                           f"{y._device}; move one of them to the other's device")
+                           f"{y._device}; move one to the other's with .to(device) (or "
+                           f".cpu()), e.g. y.to(x.device)")
     if x.data.dtype != y.data.dtype:
         dtype = _result_dtype(x.data.dtype, y.data.dtype)
         x, y = x.astype(dtype), y.astype(dtype)

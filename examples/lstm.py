@@ -40,6 +40,9 @@ try:
 except ImportError:  # not installed: use the simplegrad.py of this checkout
     sys.path.insert(0, os.path.dirname(HERE))
 
+sys.path.insert(0, HERE)
+from device_choice import CHOICES, HELP, use_device  # noqa: E402
+
 import simplegrad as sg  # noqa: E402
 from simplegrad import Tensor, nn, no_grad  # noqa: E402
 
@@ -230,6 +233,7 @@ def main():
     parser.add_argument("--length", type=int, default=None,
                         help="sequence length (default: 40 for sine, 64 for text)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=CHOICES, default="numpy", help=HELP)
     parser.add_argument("--out", default="out/lstm", help="folder for the sine plot")
     parser.add_argument("--warmup", type=int, default=10,
                         help="sine: steps read before the error counts")
@@ -248,6 +252,7 @@ def main():
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    use_device(args.device)
     sg.manual_seed(args.seed)
     (run_sine if sine else run_text)(args)
 

@@ -35,6 +35,7 @@ try:
     import simplegrad  # noqa: F401
 except ImportError:  # not installed: use the simplegrad.py of this checkout
     sys.path.insert(0, ROOT)
+from device_choice import CHOICES, HELP, use_device  # noqa: E402
 from mnist_data import load_mnist  # noqa: E402
 
 import simplegrad as sg  # noqa: E402
@@ -125,17 +126,6 @@ def plot(history, path, title):
     plt.close(fig)
 
 
-def use_device(name):
-    """Switch simplegrad's device: numpy (default) or the twelve-primitive reference."""
-    if name == "reference":
-        if not os.path.exists(os.path.join(ROOT, "devices", "reference.py")):
-            sys.exit("--device reference needs the repository's devices/ folder next to "
-                     "examples/")
-        sys.path.insert(0, ROOT)
-        from devices.reference import ReferenceDevice
-        Tensor.device = ReferenceDevice()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -143,8 +133,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64, help="training batch size")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the order")
-    parser.add_argument("--device", choices=["numpy", "reference"], default="numpy",
-                        help="numpy, or the twelve-primitive reference device")
+    parser.add_argument("--device", choices=CHOICES, default="numpy", help=HELP)
     parser.add_argument("--data-dir", default=None,
                         help="folder of the MNIST IDX files (default: $SIMPLEGRAD_MNIST, else "
                              "../shared/data/mnist beside the repository)")

@@ -41,7 +41,8 @@ try:
 except ImportError:  # not installed: use the simplegrad.py of this checkout
     sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)  # mnist_data and mnist_cnn sit beside this script
-from mnist_cnn import MEAN, STD, LeNet5, use_device  # noqa: E402  (the classifier that judges)
+from device_choice import CHOICES, HELP, use_device  # noqa: E402
+from mnist_cnn import MEAN, STD, LeNet5  # noqa: E402  (the classifier that judges)
 from mnist_data import load_mnist  # noqa: E402
 
 import simplegrad as sg  # noqa: E402
@@ -126,8 +127,7 @@ def main():
                              "else ../shared/data/mnist beside the repository)")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the MD5 check of the IDX files (custom or tiny data sets)")
-    parser.add_argument("--device", choices=["numpy", "reference"], default="numpy",
-                        help="numpy, or the twelve-primitive reference device")
+    parser.add_argument("--device", choices=CHOICES, default="numpy", help=HELP)
     parser.add_argument("--out", default="out/gan",
                         help="folder for the sample grids and generator.npz")
     parser.add_argument("--lenet", default=os.path.join(HERE, "lenet5.npz"),

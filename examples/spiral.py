@@ -29,6 +29,8 @@ try:
     import simplegrad  # noqa: F401
 except ImportError:  # not installed: use the simplegrad.py of this checkout
     sys.path.insert(0, ROOT)
+from device_choice import CHOICES, HELP, use_device  # noqa: E402  (beside this script)
+
 from simplegrad import Adam, Tensor, no_grad  # noqa: E402
 
 
@@ -80,15 +82,6 @@ def plot(params, X, labels, title, path, dtype, extent=1.5, steps=200):
     plt.close(fig)
 
 
-def use_reference_device():
-    """Run on devices/reference.py (twelve primitives only), from a checkout of the repo."""
-    if not os.path.exists(os.path.join(ROOT, "devices", "reference.py")):
-        sys.exit("--device reference needs the repository's devices/ folder next to examples/")
-    sys.path.insert(0, ROOT)
-    from devices.reference import ReferenceDevice
-    Tensor.device = ReferenceDevice()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -98,12 +91,10 @@ def main():
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                         help="float64 as the original, or float32")
     parser.add_argument("--seed", type=int, default=0, help="seed for the data and the weights")
-    parser.add_argument("--device", choices=["numpy", "reference"], default="numpy",
-                        help="numpy, or the twelve-primitive reference device")
+    parser.add_argument("--device", choices=CHOICES, default="numpy", help=HELP)
     parser.add_argument("--out", default="out", help="folder for spiral.png")
     args = parser.parse_args()
-    if args.device == "reference":
-        use_reference_device()
+    use_device(args.device)
 
     rng = np.random.default_rng(args.seed)
     X, labels = make_spirals(rng)

@@ -2,9 +2,11 @@
 
     pytest                         # NumPy and the reference device (twelve primitives only)
     pytest --device numpy          # one device
+    pytest --device cupy           # the GPU, through CuPy (skipped, with the reason, without)
     SIMPLEGRAD_TEST_DEVICES=reference pytest
 """
 
+import functools
 import os
 import sys
 
@@ -19,7 +21,21 @@ from devices.reference import ReferenceDevice  # noqa: E402
 DEVICES = {
     "numpy": simplegrad.NumpyDevice,
     "reference": ReferenceDevice,
+    "cupy": simplegrad.CupyDevice,
 }
+DEFAULT_DEVICES = ["numpy", "reference"]  # cupy only when asked for: CI has no GPU
+
+
+@functools.lru_cache(maxsize=None)
+def cupy_unavailable():
+    """Why CupyDevice cannot run here (no CuPy, or no GPU), or None when it can."""
+    try:
+        simplegrad.CupyDevice()
+    except ImportError:
+        return "CuPy is not installed (pip install cupy-cuda12x, on a machine with a GPU)"
+    except Exception as e:  # CuPy without a usable GPU or driver
+        return f"CuPy cannot use a GPU here: {type(e).__name__}: {e}"
+    return None
 
 
 def pytest_addoption(parser):
@@ -32,7 +48,7 @@ def _selected(config):
     if chosen:
         return chosen
     env = os.environ.get("SIMPLEGRAD_TEST_DEVICES")
-    return env.split(",") if env else list(DEVICES)
+    return env.split(",") if env else list(DEFAULT_DEVICES)
 
 
 def pytest_generate_tests(metafunc):
@@ -59,6 +75,10 @@ def _torch_on_one_thread():
 def device(request):
     """Make request.param the default device for the duration of one test."""
     previous = simplegrad.Tensor.device
+    if request.param == "cupy":
+        reason = cupy_unavailable()
+        if reason:
+            pytest.skip(f"--device cupy: {reason}")
     dev = DEVICES[request.param]()
     simplegrad.Tensor.device = dev
     try:
