@@ -92,24 +92,31 @@ def save_grid(images, title, path):
     plt.close(fig)
 
 
-def evaluate(generator, lenet_path, n, latent, seed):
-    """Classify n samples with the trained LeNet-5: (fraction with top probability > 0.9,
-    sorted predicted digits). Returns None, with the reason, when the weights are absent."""
-    if not os.path.exists(lenet_path):
-        return None, (f"no LeNet-5 weights at {lenet_path} (train them with "
-                      f"python examples/mnist_cnn.py)")
+def evaluate_images(images, lenet_path):
+    """Classify images (N, 784) in [-1, 1] with the trained LeNet-5 at lenet_path: (fraction
+    with top class probability > 0.9, sorted digits among those confident samples)."""
     classifier = LeNet5()
     classifier.load_state_dict(sg.load(lenet_path))
     classifier.eval()
-    z = np.random.default_rng(seed + 1).standard_normal((n, latent)).astype(np.float32)
-    x01 = (generate(generator, z) + 1) / 2                       # [-1, 1] -> [0, 1]
+    n = len(images)
+    x01 = (images + 1) / 2                                       # [-1, 1] -> [0, 1]
     x = ((x01 - MEAN) / STD).reshape(n, 1, 28, 28).astype(np.float32)
     with no_grad():
         probs = np.concatenate([classifier(Tensor(x[i:i + 250])).softmax(dim=1).numpy()
                                 for i in range(0, n, 250)])
     confident = probs.max(axis=1) > 0.9
     digits = sorted(set(probs.argmax(axis=1)[confident].tolist()))
-    return (float(confident.mean()), digits), None
+    return float(confident.mean()), digits
+
+
+def evaluate(generator, lenet_path, n, latent, seed):
+    """Classify n samples with the trained LeNet-5: (fraction with top probability > 0.9,
+    sorted predicted digits). Returns None, with the reason, when the weights are absent."""
+    if not os.path.exists(lenet_path):
+        return None, (f"no LeNet-5 weights at {lenet_path} (train them with "
+                      f"python examples/mnist_cnn.py)")
+    z = np.random.default_rng(seed + 1).standard_normal((n, latent)).astype(np.float32)
+    return evaluate_images(generate(generator, z), lenet_path), None
 
 
 def main():
