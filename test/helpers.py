@@ -53,3 +53,13 @@ def check(fn, shapes, torch_fn=None, dtype=np.float64, low=-2.0, high=2.0, input
         assert a.grad is not None, f"input {i}: no gradient, torch has one"
         assert_close(a.grad, b.grad, dtype, rtol, atol, what=f"gradient of input {i}")
     return out
+
+
+def assert_param_grads_close(module, torch_module, dtype=np.float64):
+    """The two modules have the same parameter names, in torch's order, and every simplegrad
+    parameter has a gradient equal to torch's."""
+    names = [name for name, _ in module.named_parameters()]
+    assert names == [name for name, _ in torch_module.named_parameters()]
+    for (name, p), (_, tp) in zip(module.named_parameters(), torch_module.named_parameters()):
+        assert p.grad is not None, f"{name}: no gradient"
+        assert_close(p.grad, tp.grad, dtype, what=f"gradient of {name}")

@@ -10,7 +10,7 @@ Tolerances are the helper's for float64 (rtol 1e-9, atol 1e-11) unless a test sa
 
 import numpy as np
 import pytest
-from helpers import assert_close, check, torch
+from helpers import assert_close, assert_param_grads_close, check, torch
 
 import simplegrad as sg
 from simplegrad import nn
@@ -167,11 +167,7 @@ def compare_module(module, torch_module, inputs, call, train=True, seed=1):
     t_loss.backward()
     for i, (s, t) in enumerate(made.values()):
         assert_close(s.grad, t.grad, what=f"gradient of input {i}")
-    names = [name for name, _ in module.named_parameters()]
-    assert names == [name for name, _ in torch_module.named_parameters()]
-    for (name, p), (_, tp) in zip(module.named_parameters(), torch_module.named_parameters()):
-        assert p.grad is not None, f"{name}: no gradient"
-        assert_close(p.grad, tp.grad, what=f"gradient of {name}")
+    assert_param_grads_close(module, torch_module)
     return outs
 
 

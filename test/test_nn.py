@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 import pytest
-from helpers import assert_close, check, torch
+from helpers import assert_close, assert_param_grads_close, check, torch
 
 import simplegrad as sg
 from devices.reference import ReferenceDevice
@@ -43,11 +43,7 @@ def compare_layer(layer, torch_layer, x, train=True, seed=0, load=True):
     ref.backward(torch.tensor(upstream))
     if floating:
         assert_close(sx.grad, tx.grad, what="gradient of the input")
-    names = [name for name, _ in layer.named_parameters()]
-    assert names == [name for name, _ in torch_layer.named_parameters()]
-    for (name, p), (_, tp) in zip(layer.named_parameters(), torch_layer.named_parameters()):
-        assert p.grad is not None, f"{name}: no gradient"
-        assert_close(p.grad, tp.grad, what=f"gradient of {name}")
+    assert_param_grads_close(layer, torch_layer)
     return out
 
 

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import assert_close, torch
+from helpers import assert_close, assert_param_grads_close, torch
 
 import simplegrad as sg
 from simplegrad import nn
@@ -66,11 +66,7 @@ def compare(layer, torch_layer, x, states=(), seed=1):
     assert_close(sx.grad, tx.grad, what="gradient of the input")
     for i, (s, t) in enumerate(zip(s_states, t_states)):
         assert_close(s.grad, t.grad, what=f"gradient of initial state {i}")
-    names = [name for name, _ in layer.named_parameters()]
-    assert names == [name for name, _ in torch_layer.named_parameters()]
-    for (name, p), (_, tp) in zip(layer.named_parameters(), torch_layer.named_parameters()):
-        assert p.grad is not None, f"{name}: no gradient"
-        assert_close(p.grad, tp.grad, what=f"gradient of {name}")
+    assert_param_grads_close(layer, torch_layer)
     return outs
 
 
