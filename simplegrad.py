@@ -28,11 +28,13 @@ The twelve primitives a device must implement (NumPy names and semantics):
 Sections of this file, each using only the ones above it:
 
     1. Devices   Device (primitives, plumbing, derived kernels) · NumpyDevice
-    2. Engine    graph node · grad modes · iterative toposort · backprop · grad()
+    2. Engine    graph node · grad modes · iterative toposort · backprop · grad() · profile ·
+                 detect_anomaly
     3. Ops       one block per differentiable op: forward and backward side by side
     4. Tensor    construction · properties · backward · operators · composites · creation
     5. nn        Module · layers · losses · init · state_dict · save/load · data
     6. optim     SGD · Adam · AdamW · RMSprop · Adagrad · torch.optim bridge
+    7. Tools     draw_graph (Graphviz DOT) · gradcheck · gradgradcheck
 """
 
 __version__ = "0.1.0"
@@ -44,6 +46,8 @@ import math
 import operator
 import os
 import sys
+import time
+import traceback
 import types
 import warnings
 import zipfile
@@ -58,6 +62,8 @@ __all__ = [
     "float16", "float32", "float64", "int32", "int64", "uint8",
     "nn", "save", "load", "DataLoader", "TensorDataset",
     "optim", "Adam",
+    "profile", "detect_anomaly", "AnomalyError",
+    "draw_graph", "gradcheck", "gradgradcheck",
 ]
 
 float16, float32, float64 = np.float16, np.float32, np.float64
@@ -652,17 +658,7 @@ class NumpyDevice(Device):
         if loops is None:  # no cheap split: an index map summed by bincount
             index = self.as_strided(np.arange(n), shape, strides, offset)
             return self.scatter_add(index, g, n).reshape(base_shape)
-        # a window view (conv, pooling): for each of the few kernel offsets in the trailing
-        # `loops` dims the rest of the view reads distinct elements, so a strided slice of the
-        # output can take that part of g with one vectorised +=; overlaps add up across offsets
-        out = np.zeros(n, dtype=g.dtype)
-        inner = len(shape) - loops
-        steps = tuple(s * out.itemsize for s in strides[:inner])
-        for idx in np.ndindex(*shape[inner:]):
-            start = offset + sum(i * s for i, s in zip(idx, strides[inner:]))
-            view = np.lib.stride_tricks.as_strided(out[start:], shape[:inner], steps)
-            view += g[(Ellipsis,) + idx]
-        return out.reshape(base_shape)
+        return _window_scatter(np, g, shape, strides, offset, base_shape, loops)
 
     _scatter_plans = {}
 
@@ -822,19 +818,12 @@ class CupyDevice(Device):
 
     def as_strided_scatter(self, g, shape, strides, offset, base_shape):
         # as NumpyDevice: one strided add per kernel offset of a window view, else scatter_add
-        cp, n = self._cp, _size(base_shape)
+        n = _size(base_shape)
         loops = _scatter_loops(shape, strides)
         if loops is None:
-            index = self.as_strided(cp.arange(n), shape, strides, offset)
+            index = self.as_strided(self._cp.arange(n), shape, strides, offset)
             return self.scatter_add(index, g, n).reshape(base_shape)
-        out = cp.zeros(n, dtype=g.dtype)
-        inner = len(shape) - loops
-        steps = tuple(s * out.itemsize for s in strides[:inner])
-        for idx in np.ndindex(*shape[inner:]):
-            start = offset + sum(i * s for i, s in zip(idx, strides[inner:]))
-            view = cp.lib.stride_tricks.as_strided(out[start:], shape[:inner], steps)
-            view += g[(Ellipsis,) + idx]
-        return out.reshape(base_shape)
+        return _window_scatter(self._cp, g, shape, strides, offset, base_shape, loops)
 
     def pad(self, x, widths, value=0):
         return self._cp.pad(x, widths, constant_values=value)
@@ -882,6 +871,21 @@ def _scatter_loops(shape, strides, max_loops=256, short=16):
                 loops += 1
             return loops
     return None
+
+
+def _window_scatter(xp, g, shape, strides, offset, base_shape, loops):
+    """as_strided_scatter for a window view (conv, pooling), in array module xp (NumPy or
+    CuPy): for each of the few kernel offsets in the trailing `loops` dims, the rest of the
+    view reads distinct elements, so a strided slice of the output takes that part of g with
+    one vectorised +=; overlaps add up across offsets."""
+    out = xp.zeros(_size(base_shape), dtype=g.dtype)
+    inner = len(shape) - loops
+    steps = tuple(s * out.itemsize for s in strides[:inner])
+    for idx in np.ndindex(*shape[inner:]):
+        start = offset + sum(i * s for i, s in zip(idx, strides[inner:]))
+        view = xp.lib.stride_tricks.as_strided(out[start:], shape[:inner], steps)
+        view += g[(Ellipsis,) + idx]
+    return out.reshape(base_shape)
 
 
 def _groups(shape, sizes):
@@ -1064,6 +1068,10 @@ def _record(name, data, inputs, backward):
                 out._rg = True
                 out._node = _Node(name, inputs, backward)
                 break
+    if _profiler is not None:
+        _profiler._op(name)
+    if _anomaly:
+        _check_output(name, out)
     return out
 
 
@@ -1133,7 +1141,7 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
         grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
     target_ids = () if targets is None else {id(t) for t in targets}
     found = {}
-    with set_grad_enabled(create_graph):
+    with set_grad_enabled(create_graph), _backward_phase():
         for t in reversed(order):
             g = grads.pop(id(t), None)
             if g is None:
@@ -1166,7 +1174,12 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
             else:
                 need = tuple(id(x) in relevant for x in inputs)
             if True in need:
-                for x, gx, needed in zip(inputs, node.backward(g, t, need), need):
+                if _profiler is not None:
+                    _profiler._rule(node.name)
+                gxs = node.backward(g, t, need)
+                if _anomaly:
+                    _check_gradients(node, gxs, need)
+                for x, gx, needed in zip(inputs, gxs, need):
                     if gx is None or not needed:
                         continue
                     if gx.shape != x.shape:
@@ -1218,6 +1231,326 @@ def _root_grad(op, out, g):
         raise RuntimeError(f"{op}: the gradient has shape {g.shape} but the output has shape "
                            f"{out.shape}")
     return g if g.dtype == out.dtype else g.astype(out.dtype)
+
+
+# ---- profile and detect_anomaly ----------------------------------------------------------------
+# Both hook into the engine behind module-level flags, so that they cost one test each when
+# off: _record (every op's forward, under no_grad too), _backprop's call of each node's rule,
+# and _backward_phase around the sweep, which tells them that the ops a backward rule runs are
+# part of that rule, not forward ops of their own.
+
+_profiler = None   # the active profile, or None
+_anomaly = False   # whether detect_anomaly() is on
+_in_backward = 0   # how many backward sweeps are running (a hook may call backward())
+
+
+class _backward_phase:
+    """Around a backward sweep: the ops recorded now belong to the rule that runs them."""
+
+    def __enter__(self):
+        global _in_backward
+        _in_backward += 1
+        if _profiler is not None and _in_backward == 1:
+            _profiler._begin_backward()
+
+    def __exit__(self, *exc):
+        global _in_backward
+        if _profiler is not None and _in_backward == 1:
+            _profiler._end_backward()
+        _in_backward -= 1
+
+
+class _OpStats:
+    """One row of a profile, an op in one phase: its calls, time and the kernels it ran.
+
+    ``kernel_calls`` and ``kernel_ns`` count the outermost device calls; ``nested_calls`` and
+    ``nested_ns`` the calls made from inside another kernel (a derived kernel's default).
+    """
+
+    __slots__ = ("calls", "time_ns", "kernel_calls", "kernel_ns", "nested_calls", "nested_ns")
+
+    def __init__(self):
+        self.calls, self.time_ns = 0, 0
+        self.kernel_calls, self.kernel_ns, self.nested_calls, self.nested_ns = {}, {}, {}, {}
+
+    def __repr__(self):
+        return (f"_OpStats(calls={self.calls}, total_ms={self.time_ns / 1e6:.3f}, "
+                f"kernel_calls={self.kernel_calls})")
+
+
+class profile:
+    """Record every op's calls and time, forward and backward apart, and its device kernels.
+
+        with simplegrad.profile() as prof:
+            loss = model(x).cross_entropy(y)
+            loss.backward()
+        print(prof.table())
+        prof.to_chrome_trace("trace.json")   # open in chrome://tracing or ui.perfetto.dev
+
+    ``prof.ops`` maps ``(phase, op)`` to an ``_OpStats``: ``calls``, ``time_ns``, and
+    ``kernel_calls`` / ``kernel_ns`` per device method (primitive, derived kernel or plumbing).
+
+    Attribution. An op computes its result, then records it: in forward, the kernels called
+    since the previous op was recorded belong to the op being recorded, and its time runs from
+    its first kernel to its recording. Ops never write in place, so kernels up to an ``assign``
+    (an optimizer step, loading weights) go to the pseudo-op "(other)" instead, as do kernels
+    left over when the profile ends. Ops under no_grad are counted. In backward, an op's time and
+    kernels run from the start of its rule to the start of the next rule, so they include
+    undoing broadcasting and accumulating the gradients it returned; the ops a rule runs are part
+    of the rule, not counted on their own. A kernel called from inside another kernel (a derived
+    kernel's default built on primitives, as on the reference device) counts once, under the
+    outermost call, in ``kernel_calls``; the inner calls are counted apart in ``nested_calls``.
+
+    While the profile is active the device methods of the classes of `devices` (default:
+    ``[Tensor.device]``) are wrapped, so every instance of those classes is seen; ops on
+    tensors of other device classes are timed without their kernels. Profiles do not nest.
+    """
+
+    def __init__(self, devices=None):
+        self.ops = {}
+        self._devices = devices
+        self._events = []    # (phase, op, start_ns, end_ns, kernels), in order
+        self._pending = []   # kernels since the last op: (name, start_ns, duration_ns, depth)
+        self._depth = 0      # how many kernels are running (a default calling primitives)
+        self._rule_op = None  # in backward: (op, start_ns) of the rule running
+        self._restore = []
+        self._start = 0
+
+    def __enter__(self):
+        global _profiler
+        if _profiler is not None:
+            raise RuntimeError("profile: another profile is active; profiles do not nest")
+        devices = [Tensor.device] if self._devices is None else list(self._devices)
+        patches = []  # every original is looked up before anything is wrapped
+        for device in devices:
+            cls = type(device)
+            for name in _DEVICE_METHODS:
+                if name in vars(device):  # an instance attribute (CupyDevice's ufuncs)
+                    patches.append((device, name, vars(device)[name], True))
+                elif not any(cls is c and name == n for c, n, _, _ in patches):
+                    raw = next(vars(k)[name] for k in cls.__mro__ if name in vars(k))
+                    patches.append((cls, name, raw, name in vars(cls)))
+        for owner, name, original, own in patches:
+            if isinstance(owner, type):
+                setattr(owner, name, self._timed_method(owner, name, original))
+            else:
+                setattr(owner, name, self._timed_function(name, original))
+            self._restore.append((owner, name, original, own))
+        self._start = time.perf_counter_ns()
+        _profiler = self
+        return self
+
+    def __exit__(self, *exc):
+        global _profiler
+        if _in_backward:
+            self._end_backward()
+        self._flush_other("forward", self._pending)
+        _profiler = None
+        for owner, name, original, own in reversed(self._restore):
+            if own:
+                setattr(owner, name, original)
+            else:
+                delattr(owner, name)
+        self._restore = []
+
+    # ---- hooks: device kernels, and the engine's forward ops and backward rules ---------------
+    def _kernel(self, name, fn, args, kwargs):
+        depth = self._depth
+        self._depth = depth + 1
+        start = time.perf_counter_ns()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self._depth = depth
+            self._pending.append((name, start, time.perf_counter_ns() - start, depth))
+
+    def _timed_method(self, cls, name, raw):
+        def method(device, *args, **kwargs):
+            fn = raw.__get__(device, cls) if hasattr(raw, "__get__") else raw
+            return self._kernel(name, fn, args, kwargs)
+        method.__name__ = name
+        return method
+
+    def _timed_function(self, name, fn):
+        def function(*args, **kwargs):
+            return self._kernel(name, fn, args, kwargs)
+        function.__name__ = name
+        return function
+
+    def _op(self, name):
+        """_record's hook: the kernels pending belong to this forward op."""
+        if _in_backward:
+            return  # an op inside a backward rule: its kernels belong to the rule
+        now = time.perf_counter_ns()
+        kernels, self._pending = self._pending, []
+        last_assign = max((i for i, k in enumerate(kernels) if k[0] == "assign" and k[3] == 0),
+                          default=None)
+        if last_assign is not None:
+            self._flush_other("forward", kernels[:last_assign + 1])
+            kernels = kernels[last_assign + 1:]
+        start = min((k[1] for k in kernels), default=now)
+        self._add("forward", name, start, now, kernels)
+
+    def _begin_backward(self):
+        self._rule_op = None
+
+    def _rule(self, name):
+        """_backprop's hook, as a node's rule starts: close the previous rule's span."""
+        now = time.perf_counter_ns()
+        self._end_rule(now)
+        self._rule_op = (name, now)
+
+    def _end_backward(self):
+        self._end_rule(time.perf_counter_ns())
+        self._rule_op = None
+
+    def _end_rule(self, now):
+        kernels, self._pending = self._pending, []
+        if self._rule_op is None:
+            self._flush_other("backward", kernels)  # the seed gradient, before the first rule
+        else:
+            self._add("backward", self._rule_op[0], self._rule_op[1], now, kernels)
+
+    def _flush_other(self, phase, kernels):
+        if kernels:
+            self._add(phase, "(other)", min(k[1] for k in kernels),
+                      max(k[1] + k[2] for k in kernels), kernels)
+        if kernels is self._pending:
+            self._pending = []
+
+    def _add(self, phase, op, start, end, kernels):
+        stats = self.ops.get((phase, op))
+        if stats is None:
+            stats = self.ops[phase, op] = _OpStats()
+        stats.calls += 1
+        stats.time_ns += end - start
+        for name, _, duration, depth in kernels:
+            calls, ns = ((stats.kernel_calls, stats.kernel_ns) if depth == 0 else
+                         (stats.nested_calls, stats.nested_ns))
+            calls[name] = calls.get(name, 0) + 1
+            ns[name] = ns.get(name, 0) + duration
+        self._events.append((phase, op, start, end, kernels))
+
+    # ---- reports ------------------------------------------------------------------------------
+    def table(self, limit=None):
+        """The ops as a text table, the longest total time first, with their kernels."""
+        rows = sorted(self.ops.items(), key=lambda item: -item[1].time_ns)[:limit]
+        width = max([len(op) for _, op in self.ops] + [8])
+        lines = [f"{'phase':<9} {'op':<{width}} {'calls':>6} {'total ms':>9} {'kernel ms':>9}"
+                 "  kernels: name(calls) ms, the longest first"]
+        for (phase, op), s in rows:
+            kernels = sorted(s.kernel_ns, key=lambda k: -s.kernel_ns[k])
+            breakdown = ", ".join(f"{k}({s.kernel_calls[k]}) {s.kernel_ns[k] / 1e6:.3f}"
+                                  for k in kernels)
+            lines.append(f"{phase:<9} {op:<{width}} {s.calls:>6} {s.time_ns / 1e6:>9.3f} "
+                         f"{sum(s.kernel_ns.values()) / 1e6:>9.3f}  {breakdown}")
+        for phase in ("forward", "backward"):
+            total = sum(s.time_ns for (p, _), s in self.ops.items() if p == phase)
+            calls = sum(s.calls for (p, _), s in self.ops.items() if p == phase)
+            lines.append(f"{phase + ' total':<{width + 10}} {calls:>6} {total / 1e6:>9.3f}")
+        return "\n".join(lines)
+
+    def to_chrome_trace(self, path):
+        """Write the profile as Chrome trace JSON (chrome://tracing, ui.perfetto.dev): one
+        complete event per op, with its kernels as the events inside it."""
+        pid = os.getpid()
+
+        def event(name, category, start, duration, args):
+            return {"name": name, "cat": category, "ph": "X", "pid": pid, "tid": 1,
+                    "ts": (start - self._start) / 1e3, "dur": duration / 1e3, "args": args}
+
+        events = []
+        for phase, op, start, end, kernels in self._events:
+            events.append(event(op, phase, start, end - start, {"phase": phase}))
+            for name, k_start, duration, depth in kernels:
+                events.append(event(name, "kernel" if depth == 0 else "nested kernel", k_start,
+                                    duration, {"op": op, "phase": phase}))
+        with open(path, "w") as f:
+            json.dump({"traceEvents": events, "displayTimeUnit": "ms"}, f)
+
+
+# every public Device method a profile wraps: primitives, plumbing and derived kernels
+_DEVICE_METHODS = tuple(name for name, value in vars(Device).items()
+                        if callable(value) and not name.startswith("_"))
+
+
+class AnomalyError(RuntimeError):
+    """Raised under detect_anomaly() by the first op whose forward or backward is not finite."""
+
+
+class detect_anomaly:
+    """Raise AnomalyError at the first op whose output (forward) or input gradient (backward)
+    holds nan or inf: a context manager, or a decorator. While it is on, each node also keeps
+    the stack (outside simplegrad) that created it, and a backward error shows it. Each check
+    reads the array on the host (a GPU synchronises), so this is for debugging only.
+    """
+
+    def __enter__(self):
+        global _anomaly
+        self._prev, _anomaly = _anomaly, True
+        return self
+
+    def __exit__(self, *exc):
+        global _anomaly
+        _anomaly = self._prev
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with detect_anomaly():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class _TracedNode(_Node):
+    """A node made under detect_anomaly(): also the user's stack at the op's creation."""
+
+    __slots__ = ("stack",)
+
+
+def _non_finite(t):
+    """"nan" or "inf" when float tensor t holds one, else None."""
+    if t.data.dtype.kind not in "fc":
+        return None
+    a = t.data
+    if not isinstance(a, (np.ndarray, np.generic)):
+        a = t._device.to_host(a)
+    if np.isfinite(a).all():
+        return None
+    return "nan" if np.isnan(a).any() else "inf"
+
+
+def _check_output(name, out):
+    """_record's anomaly hook: keep where the op was made; its output must be finite."""
+    if _in_backward:
+        return  # an op inside a backward rule: _check_gradients checks what the rule returns
+    node = out._node
+    if node is not None:
+        traced = out._node = _TracedNode(node.name, node.inputs, node.backward)
+        frames = traceback.StackSummary.extract(traceback.walk_stack(sys._getframe(2)),
+                                                lookup_lines=False)
+        traced.stack = [f for f in reversed(frames) if f.filename != _THIS_FILE]
+    bad = None if name == "to" else _non_finite(out)  # a copy holds what its input held
+    if bad:
+        raise AnomalyError(f"detect_anomaly: the forward of '{name}' produced {bad} (output "
+                           f"shape {out.shape})")
+
+
+def _check_gradients(node, gxs, need):
+    """_backprop's anomaly hook: each input gradient a rule returns must be finite."""
+    for i, (gx, needed) in enumerate(zip(gxs, need)):
+        bad = None if gx is None or not needed else _non_finite(gx)
+        if bad:
+            stack = getattr(node, "stack", None)
+            where = ("".join(traceback.format_list(stack[-10:])) if stack else
+                     "  (unknown: it was made while detect_anomaly() was off)\n")
+            raise AnomalyError(
+                f"detect_anomaly: the backward of '{node.name}' returned {bad} in the gradient "
+                f"of input {i} (shape {gx.shape}). The '{node.name}' was created at (most "
+                f"recent call last):\n{where}")
+
+
+_THIS_FILE = _check_output.__code__.co_filename
 
 
 # ================================================================================================
@@ -5763,3 +6096,308 @@ optim = _namespace(
     "that lets torch.optim drive them.",
     Optimizer=Optimizer, SGD=SGD, Adam=Adam, AdamW=AdamW, RMSprop=RMSprop, Adagrad=Adagrad,
     torch_params=torch_params)
+
+
+# ================================================================================================
+# 7. Tools
+# ================================================================================================
+# Two debugging aids built on the engine: draw_graph shows the graph that produced a tensor,
+# and gradcheck / gradgradcheck compare the backward rules with finite differences.
+
+# ---- draw_graph ---------------------------------------------------------------------------------
+
+# how each kind of tensor is drawn: (shape, fill colour)
+_GRAPH_STYLES = {
+    "op": ("box", "lightgrey"),
+    "parameter": ("ellipse", "lightblue"),
+    "leaf": ("ellipse", "palegreen"),
+    "constant": ("box", "white"),
+}
+_GRAPH_FORMATS = ("dot", "svg", "png", "pdf")
+
+
+def _dot_string(text):
+    """A double-quoted DOT string: backslashes and quotes escaped, newlines as centred breaks."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _graph_walk(roots):
+    """Every tensor reachable from `roots` through node.inputs, each after its inputs.
+
+    Unlike _toposort this enters constants too (they are drawn) and does not stop at freed
+    nodes (their inputs are gone: they are drawn as ends). Iterative, as _toposort."""
+    order, seen = [], set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(root._node.inputs if root._node is not None else ()))]
+        while stack:
+            t, inputs = stack[-1]
+            for x in inputs:
+                if id(x) not in seen:
+                    seen.add(id(x))
+                    stack.append((x, iter(x._node.inputs if x._node is not None else ())))
+                    break
+            else:
+                stack.pop()
+                order.append(t)
+    return order
+
+
+def _graph_format(path, format):
+    if format is None:
+        format = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    if format not in _GRAPH_FORMATS:
+        raise ValueError(f"draw_graph: cannot write {os.fspath(path)!r} as {format!r}; give a "
+                         f"path ending in one of .{', .'.join(_GRAPH_FORMATS)}, or format=")
+    return format
+
+
+def draw_graph(tensor, show_grad=False, path=None, format=None, params=None):
+    """The graph that produced `tensor` (or a list of tensors) as Graphviz DOT text.
+
+    One node per tensor: the op's name for a tensor an op made, else ``parameter`` (or its
+    name, from ``params=dict(model.named_parameters())``), ``leaf`` (requires grad) or
+    ``constant``; then its shape and dtype, and with ``show_grad=True`` its ``.grad``'s shape.
+    Edges go from inputs to outputs. backward() frees the graph it walks, so call draw_graph
+    before backward(), or backward with retain_graph=True. With `path` the DOT is written
+    there (``.dot``) or rendered by Graphviz's ``dot`` program (``.svg``, ``.png``, ``.pdf``;
+    `format` overrides the suffix). Returns the DOT text either way.
+    """
+    roots = [tensor] if isinstance(tensor, Tensor) else list(tensor)
+    for root in roots:
+        if not isinstance(root, Tensor):
+            raise TypeError(f"draw_graph: expected Tensors, not {type(root).__name__}")
+        if root._node is not None and root._node.backward is None:
+            raise RuntimeError(
+                f"draw_graph: the graph through '{root._node.name}' (output shape {root.shape}) "
+                "was freed by backward(); call draw_graph before backward(), or pass "
+                "retain_graph=True to backward()")
+    names = {id(p): name for name, p in dict(params or {}).items()}
+    order = _graph_walk(roots)
+    ids = {id(t): f"t{i}" for i, t in enumerate(order)}
+    root_ids = {id(r) for r in roots}
+    lines = ["digraph simplegrad {",
+             '  node [fontname="Helvetica", fontsize=10, style=filled];']
+    for t in order:
+        node = t._node
+        if node is not None:
+            kind, title = "op", node.name
+            if node.backward is None:  # freed by an earlier backward(): its inputs are gone
+                title += " (graph freed)"
+        elif id(t) in names or isinstance(t, Parameter):
+            kind, title = "parameter", names.get(id(t), "parameter")
+        else:
+            kind, title = ("leaf", "leaf") if t._rg else ("constant", "constant")
+        label = f"{title}\n{tuple(t.shape)} {t.dtype}"
+        if show_grad and t.grad is not None:
+            label += f"\ngrad {tuple(t.grad.shape)}"
+        shape, fill = _GRAPH_STYLES[kind]
+        extra = ", penwidth=2" if id(t) in root_ids else ""
+        lines.append(f"  {ids[id(t)]} [label={_dot_string(label)}, class={kind}, shape={shape}, "
+                     f'fillcolor="{fill}"{extra}];')
+    for t in order:
+        if t._node is not None:
+            for x in t._node.inputs:
+                lines.append(f"  {ids[id(x)]} -> {ids[id(t)]};")
+    lines.append("}")
+    text = "\n".join(lines) + "\n"
+    if path is not None:
+        _write_graph(text, path, _graph_format(path, format))
+    return text
+
+
+def _write_graph(text, path, format):
+    """Write DOT text to `path`, rendered by Graphviz's dot unless the format is dot."""
+    if format == "dot":
+        with open(path, "w") as f:
+            f.write(text)
+        return
+    import shutil
+    import subprocess
+
+    dot = shutil.which("dot")
+    if dot is None:
+        raise RuntimeError(
+            f"draw_graph: rendering {os.fspath(path)!r} as {format} needs Graphviz's `dot` "
+            "program, which is not on the PATH (Debian/Ubuntu: apt-get install graphviz); "
+            "a path ending in .dot needs no rendering")
+    result = subprocess.run([dot, f"-T{format}", "-o", os.fspath(path)], input=text.encode(),
+                            capture_output=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"draw_graph: dot failed on {os.fspath(path)!r}: "
+                           f"{result.stderr.decode(errors='replace').strip()}")
+
+
+# ---- gradcheck ----------------------------------------------------------------------------------
+# The suite compares most backward rules with PyTorch (test/helpers.py); gradcheck backs up the
+# rules that PyTorch cannot mirror (unbind's hub, overlapping windows/as_strided, custom ops).
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _float64_host(t):
+    """A float64 NumPy copy of a tensor's values."""
+    return np.array(t._device.to_host(t.data), dtype=np.float64)
+
+
+def _checked_inputs(op, inputs):
+    """Positions of the tensors among `inputs` that require grad; each must be float64."""
+    checked = []
+    for i, x in enumerate(inputs):
+        if isinstance(x, Tensor) and x._rg:
+            if x.dtype != np.float64:
+                raise TypeError(f"{op}: input {i} has dtype {x.dtype}; finite differences are "
+                                "accurate only in float64, so pass float64 inputs (.double())")
+            checked.append(i)
+    if not checked:
+        raise ValueError(f"{op}: no input requires grad, so there is nothing to check")
+    return checked
+
+
+def _differentiable_outputs(op, outputs):
+    """The float outputs (those that can have a gradient); each must be float64."""
+    result = []
+    for k, out in enumerate(outputs):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{op}: fn returned a {type(out).__name__} as output {k}; return "
+                            "a tensor or a tuple of tensors")
+        if _is_float(out.dtype):
+            if out.dtype != np.float64:
+                raise TypeError(f"{op}: output {k} has dtype {out.dtype}; compute in float64 so "
+                                "that finite differences are accurate")
+            result.append(k)
+    if not result:
+        raise ValueError(f"{op}: fn returned no float output, so there is nothing to check")
+    return result
+
+
+def _analytic_jacobian(out, inputs, checked):
+    """Rows d out[k] / d inputs[i] for each checked i, by one vector-Jacobian product per
+    output element k (a unit vector as grad_outputs): {i: array (out.numel(), x.numel())}."""
+    jac = {i: np.zeros((out.numel(), inputs[i].numel())) for i in checked}
+    if not out._rg:
+        return jac  # the output does not depend on any input that requires grad
+    d = out._device
+    targets = [inputs[i] for i in checked]
+    for k in range(out.numel()):
+        unit = np.zeros(out.numel())
+        unit[k] = 1.0
+        seed = _wrap(d.array(unit.reshape(out.shape), np.float64), d)
+        grads = grad(out, targets, seed, retain_graph=True, allow_unused=True)
+        for i, g in zip(checked, grads):
+            if g is not None:
+                jac[i][k] = _float64_host(g).reshape(-1)
+    return jac
+
+
+def _numerical_jacobians(fn, inputs, checked, outs, eps):
+    """Central differences (f(x + eps) - f(x - eps)) / 2 eps, element by element, in float64:
+    {(output k, input i): array (out.numel(), x.numel())}. Each input's array is swapped for
+    a perturbed copy while fn runs, and put back."""
+    jac = {(k, i): np.zeros((outputs_numel, inputs[i].numel()))
+           for k, outputs_numel in outs.items() for i in checked}
+    for i in checked:
+        x = inputs[i]
+        d, saved = x._device, x.data
+        base = _float64_host(x)
+        try:
+            for j in range(base.size):
+                values = []
+                for step in (eps, -eps):
+                    moved = base.copy()
+                    moved.reshape(-1)[j] += step
+                    x.data = d.array(moved, np.float64)
+                    results = _as_tuple(fn(*inputs))
+                    values.append({k: _float64_host(results[k]).reshape(-1) for k in outs})
+                for k in outs:
+                    jac[k, i][:, j] = (values[0][k] - values[1][k]) / (2 * eps)
+        finally:
+            x.data = saved
+    return jac
+
+
+def _index(shape, flat):
+    return tuple(int(n) for n in np.unravel_index(flat, shape)) if shape else ()
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+    """Compare fn's backward with central finite differences, as torch.autograd.gradcheck.
+
+    `inputs` is a tensor or a tuple (passed to ``fn(*inputs)``); those that require grad are
+    checked and must be float64. Every element of the analytic Jacobian (one vector-Jacobian
+    product per output element) must satisfy ``|analytic - numerical| <= atol + rtol *
+    |numerical|``. Returns True, or on failure raises (or returns False with
+    ``raise_exception=False``) naming the worst element: output, input, indices and both values.
+    """
+    inputs = _as_tuple(inputs)
+    checked = _checked_inputs("gradcheck", inputs)
+    with enable_grad():
+        outputs = _as_tuple(fn(*inputs))
+        float_outputs = _differentiable_outputs("gradcheck", outputs)
+        analytic = {(k, i): jac for k in float_outputs
+                    for i, jac in _analytic_jacobian(outputs[k], inputs, checked).items()}
+        numerical = _numerical_jacobians(
+            fn, inputs, checked, {k: outputs[k].numel() for k in float_outputs}, eps)
+    worst = None
+    for (k, i), a in analytic.items():
+        n = numerical[k, i]
+        excess = np.abs(a - n) - (atol + rtol * np.abs(n))
+        if excess.size and (worst is None or excess.max() > worst[0]):
+            row, col = np.unravel_index(int(np.argmax(excess)), excess.shape)
+            worst = (excess[row, col], k, i, row, col, a[row, col], n[row, col])
+    if worst is None or worst[0] <= 0:
+        return True
+    _, k, i, row, col, a, n = worst
+    message = (f"gradcheck: Jacobian mismatch for output {k} with respect to input {i}: at "
+               f"output index {_index(outputs[k].shape, row)} and input index "
+               f"{_index(inputs[i].shape, col)} the analytic gradient is {a:.10g} but the "
+               f"numerical one is {n:.10g} (|difference| {abs(a - n):.3g} > atol + rtol * "
+               f"|numerical| = {atol:g} + {rtol:g} * {abs(n):.3g}; the worst element)")
+    if raise_exception:
+        raise RuntimeError(message)
+    return False
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  raise_exception=True):
+    """Check second derivatives: gradcheck of the vector-Jacobian product of fn, as
+    torch.autograd.gradgradcheck.
+
+    The product ``v -> grad(fn(*inputs), inputs, v, create_graph=True)`` is checked with
+    respect to the inputs and to `v`, the grad_outputs (random normal, seeded, when not given).
+    """
+    inputs = _as_tuple(inputs)
+    checked = _checked_inputs("gradgradcheck", inputs)
+    with enable_grad():
+        outputs = _as_tuple(fn(*inputs))
+    float_outputs = _differentiable_outputs("gradgradcheck", outputs)
+    if grad_outputs is None:
+        rng = np.random.default_rng(0)
+        grad_outputs = [Tensor(rng.standard_normal(outputs[k].shape), dtype=np.float64,
+                               device=outputs[k]._device) for k in float_outputs]
+    else:
+        grad_outputs = [g if isinstance(g, Tensor) else Tensor(np.asarray(g), dtype=np.float64)
+                        for g in _as_tuple(grad_outputs)]
+        if len(grad_outputs) != len(float_outputs):
+            raise ValueError(f"gradgradcheck: {len(grad_outputs)} grad_outputs given for "
+                             f"{len(float_outputs)} float outputs")
+    grad_outputs = [g.detach().requires_grad_() for g in grad_outputs]
+    n = len(inputs)
+
+    def vjp(*args):
+        with enable_grad():
+            outs = _as_tuple(fn(*args[:n]))
+            pairs = [(outs[k], v) for k, v in zip(float_outputs, args[n:]) if outs[k]._rg]
+            if not pairs:
+                raise RuntimeError("gradgradcheck: no output of fn requires grad")
+            targets = [args[i] for i in checked]
+            grads = grad([o for o, _ in pairs], targets, [v for _, v in pairs],
+                         create_graph=True, allow_unused=True)
+        return tuple(g if g is not None else _wrap(x._device.full(x.shape, 0, np.float64),
+                                                   x._device)
+                     for g, x in zip(grads, targets))
+
+    return gradcheck(vjp, inputs + tuple(grad_outputs), eps, atol, rtol, raise_exception)

@@ -1,4 +1,7 @@
-"""The one helper that compares simplegrad with PyTorch, forward and backward."""
+"""The one helper that compares simplegrad with PyTorch, forward and backward.
+
+Rules that PyTorch cannot mirror (unbind's hub, overlapping windows, custom ops) are checked
+against finite differences instead, with simplegrad.gradcheck (test/test_gradcheck.py)."""
 
 import numpy as np
 import pytest

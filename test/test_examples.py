@@ -62,3 +62,13 @@ def test_spiral_help():
 def test_tour_runs(tmp_path):
     last = run_example("tour.py", "--steps", 50, cwd=tmp_path).strip().splitlines()[-1]
     assert last.startswith("tour: fitted sin(x)") and "after 50 steps" in last, last
+
+
+def test_draw_lenet_writes_the_graph(tmp_path):
+    pytest.importorskip("matplotlib", reason="examples/mnist_cnn.py, which it imports, plots")
+    pytest.importorskip("tqdm", reason="examples/mnist_cnn.py, which it imports, shows tqdm bars")
+    out = tmp_path / "out"
+    last = run_example("draw_lenet.py", "--out", out, cwd=tmp_path).strip().splitlines()[-1]
+    assert last.startswith("draw_lenet: the LeNet-5 forward graph"), last
+    dot = (out / "lenet5_graph.dot").read_text()
+    assert "conv1.weight" in dot and "fc3.bias" in dot and dot.count("->") > 20
