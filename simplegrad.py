@@ -60,7 +60,7 @@ __all__ = [
     "maximum", "minimum", "zeros", "ones", "full", "arange", "eye", "randn", "rand",
     "zeros_like", "ones_like", "full_like", "randn_like", "rand_like", "manual_seed",
     "float16", "float32", "float64", "int32", "int64", "uint8",
-    "nn", "save", "load", "DataLoader", "TensorDataset",
+    "nn", "save", "load", "DataLoader", "TensorDataset", "DistributedSampler",
     "optim", "Adam",
     "profile", "detect_anomaly", "AnomalyError",
     "draw_graph", "gradcheck", "gradgradcheck",
@@ -1121,6 +1121,16 @@ def _unbroadcast(g, shape):
     return g.reshape(shape) if g.shape != shape else g
 
 
+_final_callbacks = []  # run once when the backward sweep in progress ends; see _queue_callback
+
+
+def _queue_callback(fn):
+    """Run fn() once, right after the backward sweep in progress has visited every tensor
+    (torch's Variable._execution_engine.queue_callback): DistributedDataParallel waits for its
+    all-reduces there. Call it from a hook during backward()."""
+    _final_callbacks.append(fn)
+
+
 def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=False):
     """Push gradients from `roots` to every tensor that needs one.
 
@@ -1141,6 +1151,7 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
         grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
     target_ids = () if targets is None else {id(t) for t in targets}
     found = {}
+    del _final_callbacks[:]  # left by a sweep that raised
     with set_grad_enabled(create_graph), _backward_phase():
         for t in reversed(order):
             g = grads.pop(id(t), None)
@@ -1188,6 +1199,8 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
                     grads[key] = grads[key] + gx if key in grads else gx
             if not retain_graph:
                 node.backward, node.inputs = None, ()
+    while _final_callbacks:
+        _final_callbacks.pop(0)()
     return found
 
 
@@ -5643,27 +5656,34 @@ class DataLoader:
     A TensorDataset gives a tuple of tensors per batch, cut with one index per tensor; other
     datasets are read sample by sample and joined by `collate_fn`. With shuffle=True each pass
     draws a new order from `generator` (a NumPy Generator, or an int seed for a new one made
-    here), or from simplegrad's generator (manual_seed) when it is None.
+    here), or from simplegrad's generator (manual_seed) when it is None. A `sampler` (an
+    iterable of indices with a length, such as DistributedSampler) gives the order instead.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, generator=None,
-                 collate_fn=None):
+                 collate_fn=None, sampler=None):
         if int(batch_size) < 1:
             raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
-        self.dataset, self.batch_size = dataset, int(batch_size)
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the "
+                             "sampler chooses the order)")
+        self.dataset, self.batch_size, self.sampler = dataset, int(batch_size), sampler
         self.shuffle, self.drop_last, self.collate_fn = shuffle, drop_last, collate_fn
         if isinstance(generator, (int, np.integer)):
             generator = np.random.default_rng(generator)
         self.generator = generator
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset if self.sampler is None else self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
         n, size = len(self.dataset), self.batch_size
         order = None
-        if self.shuffle:
+        if self.sampler is not None:
+            order = np.fromiter(self.sampler, dtype=np.int64)
+            n = len(order)
+        elif self.shuffle:
             order = (_rng if self.generator is None else self.generator).permutation(n)
         stop = n - n % size if self.drop_last else n
         for start in range(0, stop, size):
@@ -5675,6 +5695,262 @@ class DataLoader:
                 positions = range(n)[index] if order is None else index
                 samples = [self.dataset[int(i)] for i in positions]
                 yield (self.collate_fn or _collate)(samples)
+
+
+def _world(op, num_replicas, rank, group=None):
+    """(number of processes, this process's rank), from torch.distributed where not given."""
+    if num_replicas is None or rank is None:
+        import torch.distributed as dist
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError(f"{op}: torch.distributed is not initialised; call "
+                               "torch.distributed.init_process_group() first, or pass "
+                               "num_replicas and rank")
+        num_replicas = dist.get_world_size(group) if num_replicas is None else num_replicas
+        rank = dist.get_rank(group) if rank is None else rank
+    if not 0 <= rank < num_replicas:
+        raise ValueError(f"{op}: rank {rank} is not in [0, {num_replicas})")
+    return int(num_replicas), int(rank)
+
+
+class DistributedSampler:
+    """This process's share of a dataset's indices (torch.utils.data.DistributedSampler).
+
+    Every process draws the same order (a permutation seeded by seed + epoch when shuffling;
+    call set_epoch() before each epoch for a new one) and takes every num_replicas-th index
+    from position `rank`. So that all processes get the same number, the order is padded by
+    repeating its start, or with drop_last=True cut to a multiple of num_replicas. The order
+    comes from NumPy's generator, so it differs from torch's for the same seed.
+    """
+
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
+                 drop_last=False):
+        self.num_replicas, self.rank = _world("DistributedSampler", num_replicas, rank)
+        self.dataset, self.shuffle, self.seed, self.drop_last = dataset, shuffle, seed, drop_last
+        self.epoch = 0
+        n = len(dataset)
+        self.num_samples = n // self.num_replicas if drop_last else -(-n // self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+
+    def set_epoch(self, epoch):
+        """Use the order of this epoch (shuffle=True): the same in every process."""
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        if self.shuffle:
+            order = np.random.default_rng(self.seed + self.epoch).permutation(n)
+        else:
+            order = np.arange(n)
+        if self.total_size > n:  # pad by repeating from the start, as often as needed
+            order = np.resize(order, self.total_size)
+        order = order[self.rank:self.total_size:self.num_replicas]
+        return iter(order.tolist())
+
+    def __len__(self):
+        return self.num_samples
+
+
+# ---- data-parallel training ----------------------------------------------------------------
+# torch.distributed moves the bytes (gloo on CPUs, NCCL on GPUs); simplegrad hands it zero-copy
+# torch views of its arrays (torch.from_numpy, or DLPack for CuPy). torch is imported lazily.
+
+def _shared_view(torch, t):
+    """A torch view of tensor t's memory, making t's array contiguous and writable first."""
+    if isinstance(t.data, np.generic) or (isinstance(t.data, np.ndarray) and not (
+            t.data.flags.c_contiguous and t.data.flags.writeable)):
+        t.data = np.array(t.data)
+    return _torch_view(torch, t.data)
+
+
+class _Bucket:
+    """Gradients of a few parameters, reduced with one all-reduce of one flat array."""
+
+    def __init__(self, params):
+        self.params = params
+        self.offsets = np.cumsum([0] + [p.numel() for p in params]).tolist()
+        p = params[0]
+        self.flat = p._device.full((self.offsets[-1],), 0, p.dtype)
+        self.pending = len(params)
+
+
+class _Reducer:
+    """Averages the gradients of `params` over the processes of `group` during backward().
+
+    Parameters are cut into buckets in reverse registration order (roughly the order backward
+    produces their gradients). A parameter's post-accumulate-grad hook copies its .grad into
+    its bucket's flat array; when a bucket is full its all-reduce starts (async_op=True), the
+    buckets in index order so that every process issues the same sequence. A callback queued
+    on the engine runs when the sweep ends: it deals with parameters that got no gradient,
+    waits for every all-reduce, divides by the number of processes and writes the averages
+    back into each .grad in place (so torch views of the gradients stay valid).
+    """
+
+    def __init__(self, named_params, group, bucket_cap_bytes, find_unused_parameters):
+        import torch
+        import torch.distributed as dist
+        self.torch, self.dist, self.group = torch, dist, group
+        self.world = dist.get_world_size(group)
+        self.names = {id(p): name for name, p in named_params}
+        self.find_unused_parameters = find_unused_parameters
+        self.enabled = True  # False inside DistributedDataParallel.no_sync()
+        self.wait_seconds = 0.0  # time spent waiting for all-reduces, summed over steps
+        self.buckets, self.slot, size, group_params = [], {}, 0, []
+        for _, p in reversed(named_params):
+            nbytes = p.numel() * np.dtype(p.dtype).itemsize
+            if group_params and (size + nbytes > bucket_cap_bytes
+                                 or p.dtype != group_params[0].dtype):
+                self.buckets.append(_Bucket(group_params))
+                group_params, size = [], 0
+            group_params.append(p)
+            size += nbytes
+        if group_params:
+            self.buckets.append(_Bucket(group_params))
+        for b, bucket in enumerate(self.buckets):
+            for i, p in enumerate(bucket.params):
+                self.slot[id(p)] = (b, i)
+                p.register_post_accumulate_grad_hook(self._ready)
+        self.works, self.ready, self.next = [], set(), 0
+
+    def _copy_in(self, p):
+        bucket_index, i = self.slot[id(p)]
+        bucket = self.buckets[bucket_index]
+        part = bucket.flat[bucket.offsets[i]:bucket.offsets[i + 1]]
+        if p.grad is None:
+            part[...] = 0
+        else:
+            part[...] = p.grad.data.reshape(-1)
+        self.ready.add(id(p))
+        bucket.pending -= 1
+
+    def _ready(self, p):
+        if not self.enabled:
+            return
+        if self._finish not in _final_callbacks:  # the first gradient of this sweep
+            for bucket in self.buckets:
+                bucket.pending = len(bucket.params)
+            self.works, self.ready, self.next = [], set(), 0
+            _queue_callback(self._finish)
+        if id(p) in self.ready:
+            return
+        self._copy_in(p)
+        self._launch()
+
+    def _launch(self):
+        """Start the all-reduce of each bucket that is full, in bucket order."""
+        while self.next < len(self.buckets) and self.buckets[self.next].pending == 0:
+            flat = _torch_view(self.torch, self.buckets[self.next].flat)
+            self.works.append(self.dist.all_reduce(flat, group=self.group, async_op=True))
+            self.next += 1
+
+    def _unused(self):
+        return [p for bucket in self.buckets for p in bucket.params if id(p) not in self.ready]
+
+    def _finish(self):
+        unused, used_anywhere = self._unused(), None
+        if unused and not self.find_unused_parameters:
+            names = ", ".join(self.names[id(p)] for p in unused)
+            raise RuntimeError(
+                f"DistributedDataParallel: these parameters got no gradient in this backward(): "
+                f"{names}. The other processes may now wait for their gradients until the "
+                "timeout of init_process_group. Pass find_unused_parameters=True if parts of "
+                "the model may go unused, or make every parameter take part in the loss")
+        if self.find_unused_parameters:
+            used = np.array([id(p) in self.ready for bucket in self.buckets
+                             for p in bucket.params], dtype=np.int32)
+            for p in unused:  # they contribute their current .grad, or zeros
+                self._copy_in(p)
+            self._launch()
+            self.dist.all_reduce(self.torch.from_numpy(used), group=self.group)
+            used_anywhere = used > 0
+        start = time.perf_counter()
+        for b, work in enumerate(self.works):
+            try:
+                work.wait()
+            except RuntimeError as e:
+                raise RuntimeError(
+                    f"DistributedDataParallel: the all-reduce of gradient bucket {b} failed on "
+                    f"rank {self.dist.get_rank()} of {self.world}: a peer process has probably "
+                    f"died or is stuck ({type(e).__name__}: {e})") from e
+        self.wait_seconds += time.perf_counter() - start
+        k = 0
+        for bucket in self.buckets:
+            bucket.flat /= self.world
+            for i, p in enumerate(bucket.params):
+                if used_anywhere is None or used_anywhere[k]:
+                    _write_grad(p, bucket.flat[bucket.offsets[i]:bucket.offsets[i + 1]])
+                k += 1
+
+
+def _write_grad(p, value):
+    """p.grad = value (flat), in place where p.grad's array allows it."""
+    g = None if p.grad is None else p.grad.data
+    if g is None or isinstance(g, np.generic) or (
+            isinstance(g, np.ndarray) and not g.flags.writeable):
+        p.grad = _wrap(p._device.copy(value.reshape(p.shape)), p._device)
+    else:
+        g[...] = value.reshape(g.shape)
+
+
+class DistributedDataParallel(Module):
+    """Data-parallel training over processes: torch.nn.parallel.DistributedDataParallel.
+
+    Call torch.distributed.init_process_group() first (gloo for NumpyDevice, NCCL for
+    CupyDevice), then wrap the model in every process. Wrapping copies rank 0's parameters and
+    buffers to all processes; each backward() then leaves in every .grad the mean of the
+    processes' gradients, all-reduced in buckets of about `bucket_cap_mb` that start while
+    backward is still running (see docs/ddp.md). Forward calls go to ``.module``; as in torch,
+    state_dict() names carry a ``module.`` prefix (save ``ddp.module.state_dict()`` to load
+    into an unwrapped model). With broadcast_buffers=True, rank 0's buffers (BatchNorm's
+    running statistics) are copied to all processes at each forward. A parameter that gets no
+    gradient raises a RuntimeError naming it at the end of backward(), unless
+    find_unused_parameters=True: it then counts as a zero gradient (or its current .grad), and
+    a parameter that no process used keeps its .grad untouched, as in torch.
+    """
+
+    def __init__(self, module, process_group=None, bucket_cap_mb=25, broadcast_buffers=True,
+                 find_unused_parameters=False):
+        super().__init__()
+        import torch.distributed as dist
+        _world("DistributedDataParallel", None, None, process_group)
+        if not isinstance(module, Module):
+            raise TypeError(f"DistributedDataParallel: expected a Module, not "
+                            f"{type(module).__name__}")
+        self.module = module
+        self.process_group = process_group
+        self.broadcast_buffers = broadcast_buffers
+        self._source = 0 if process_group is None else dist.get_global_rank(process_group, 0)
+        named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
+        self._broadcast([p for _, p in module.named_parameters()] + list(module.buffers()))
+        self._reducer = _Reducer(named, process_group, bucket_cap_mb * 2**20,
+                                 find_unused_parameters)
+
+    def _broadcast(self, tensors):
+        import torch
+        import torch.distributed as dist
+        for t in tensors:
+            dist.broadcast(_shared_view(torch, t), src=self._source, group=self.process_group)
+
+    def forward(self, *args, **kwargs):
+        """The wrapped module's forward, after copying rank 0's buffers if asked to."""
+        if self.broadcast_buffers and self.training:
+            self._broadcast(list(self.module.buffers()))
+        return self.module(*args, **kwargs)
+
+    def no_sync(self):
+        """Context manager: backward() inside it only accumulates local gradients; the first
+        backward() after it averages everything accumulated (gradient accumulation)."""
+        return _NoSync(self._reducer)
+
+
+class _NoSync:
+    def __init__(self, reducer):
+        self.reducer = reducer
+
+    def __enter__(self):
+        self.reducer.enabled = False
+
+    def __exit__(self, *exc):
+        self.reducer.enabled = True
 
 
 # ---- the namespaces ----------------------------------------------------------------------------
@@ -5711,6 +5987,9 @@ nn = _namespace(
         zeros_=zeros_, ones_=ones_, xavier_uniform_=xavier_uniform_,
         xavier_normal_=xavier_normal_, kaiming_uniform_=kaiming_uniform_,
         kaiming_normal_=kaiming_normal_),
+    parallel=_namespace(
+        "simplegrad.nn.parallel", "Data-parallel training over processes, as torch.nn.parallel.",
+        DistributedDataParallel=DistributedDataParallel),
 )
 
 
