@@ -27,12 +27,13 @@ The twelve primitives a device must implement (NumPy names and semantics):
 
 Sections of this file, each using only the ones above it:
 
-    1. Devices   Device (primitives, plumbing, derived kernels) · NumpyDevice
+    1. Devices   Device (primitives, plumbing, derived kernels) · NumpyDevice · CupyDevice
     2. Engine    graph node · grad modes · iterative toposort · backprop · grad() · profile ·
                  detect_anomaly
     3. Ops       one block per differentiable op: forward and backward side by side
     4. Tensor    construction · properties · backward · operators · composites · creation
-    5. nn        Module · layers · losses · init · state_dict · save/load · data
+    5. nn        Module · layers (conv, pooling, LSTM/GRU, attention, Transformer encoder) ·
+                 losses · init · state_dict · save/load · data · DistributedDataParallel
     6. optim     SGD · Adam · AdamW · RMSprop · Adagrad · torch.optim bridge
     7. Tools     draw_graph (Graphviz DOT) · gradcheck · gradgradcheck
 """
