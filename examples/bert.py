@@ -477,7 +477,13 @@ def main():
                         help="fine-tuning: use only the first N training sentences")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed for the classifier, dropout and the order of the batches")
+    parser.add_argument("--device", choices=["numpy", "cupy"], default="numpy",
+                        help="numpy, or cupy (an NVIDIA GPU); the twelve-primitive reference "
+                             "device cannot hold this model's one-hot embedding lookups")
     args = parser.parse_args()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from device_choice import use_device
+    use_device(args.device)
     sg.manual_seed(args.seed)
 
     try:
