@@ -23,6 +23,8 @@ try:
 except ImportError:  # not installed: use the simplegrad.py of this checkout
     sys.path.insert(0, ROOT)
     import simplegrad as sg
+from device_choice import CHOICES, HELP, use_device  # noqa: E402  (beside this script)
+
 from simplegrad import Tensor  # noqa: E402
 
 
@@ -70,25 +72,14 @@ def gradient_check(params, x, y, eps=1e-6):
     return np.abs(analytic - numeric).max()
 
 
-def use_reference_device():
-    """Run on devices/reference.py (twelve primitives only), from a checkout of the repo."""
-    if not os.path.exists(os.path.join(ROOT, "devices", "reference.py")):
-        sys.exit("--device reference needs the repository's devices/ folder next to examples/")
-    sys.path.insert(0, ROOT)
-    from devices.reference import ReferenceDevice
-    Tensor.device = ReferenceDevice()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=3000, help="gradient-descent steps")
     parser.add_argument("--lr", type=float, default=0.05, help="learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seed for data and weights")
-    parser.add_argument("--device", choices=["numpy", "reference"], default="numpy",
-                        help="numpy (default) or the twelve-primitive reference device")
+    parser.add_argument("--device", choices=CHOICES, default="numpy", help=HELP)
     args = parser.parse_args()
-    if args.device == "reference":
-        use_reference_device()
+    use_device(args.device)
 
     rng = np.random.default_rng(args.seed)
     x_np, y_np = make_data(rng)
