@@ -208,6 +208,12 @@ class Device:
 
     # ---- derived kernels: defaults use only the primitives and the plumbing -------------------
     # elementwise
+    def add_(self, x, y):
+        """x + y written into x (a writable array of the sum's shape and dtype), returned: how
+        the engine adds further contributions to a gradient it has summed itself."""
+        self.assign(x, self.add(x, y))
+        return x
+
     def neg(self, x):
         return self.mul(x, -1)
 
@@ -517,6 +523,9 @@ class NumpyDevice(Device):
         np.copyto(dst, src, casting="unsafe")
 
     # derived kernels, natively
+    def add_(self, x, y):
+        return np.add(x, y, out=x)
+
     neg = staticmethod(np.negative)
     subtract = staticmethod(np.subtract)
     divide = staticmethod(np.divide)
@@ -604,9 +613,9 @@ class NumpyDevice(Device):
         return out
 
     def sigmoid(self, x):
-        e = np.exp(-np.abs(x))
-        r = 1 / (1 + e)
-        return np.where(x >= 0, r, e * r)
+        # e^min(x, 0) / (1 + e^-|x|): 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below, so
+        # exp never overflows, without a select (np.where branches on every element: 2-3x slower)
+        return np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))
 
     def min(self, x, axis=None, keepdims=False):
         return np.min(x, axis, keepdims=keepdims)
@@ -780,14 +789,15 @@ class CupyDevice(Device):
         self._cp.copyto(dst, src, casting="unsafe")
 
     # derived kernels CuPy has no single call for
+    def add_(self, x, y):
+        return self._cp.add(x, y, out=x)
+
     def clip(self, x, lo, hi):
         return self._cp.clip(x, lo, hi)
 
     def sigmoid(self, x):
-        cp = self._cp
-        e = cp.exp(-cp.abs(x))
-        r = 1 / (1 + e)
-        return cp.where(x >= 0, r, e * r)
+        cp = self._cp  # as NumpyDevice: exp never overflows
+        return cp.exp(cp.minimum(x, 0)) / (1 + cp.exp(-cp.abs(x)))
 
     def min(self, x, axis=None, keepdims=False):
         return self._cp.min(x, axis, keepdims=keepdims)
@@ -1167,6 +1177,7 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
     grads = {}
     for r, g in zip(roots, root_grads):
         grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+    summed = set()  # tensors whose gradient the sweep has summed into memory of its own
     target_ids = () if targets is None else {id(t) for t in targets}
     found = {}
     del _final_callbacks[:]  # left by a sweep that raised
@@ -1214,7 +1225,15 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
                     if gx.shape != x.shape:
                         gx = _unbroadcast(gx, x.shape)
                     key = id(x)
-                    grads[key] = grads[key] + gx if key in grads else gx
+                    acc = grads.get(key)
+                    if acc is None:
+                        grads[key] = gx
+                    elif key in summed and gx.dtype == acc.dtype:
+                        acc._device.add_(acc.data, gx.data)  # its own array: add in place
+                    else:
+                        grads[key] = acc = acc + gx
+                        if not create_graph and acc.ndim:  # fresh memory no one else sees
+                            summed.add(key)
             if not retain_graph:
                 node.backward, node.inputs = None, ()
     while _final_callbacks:
@@ -4929,11 +4948,60 @@ class LogSoftmax(Module):
 # steps is one matmul (x W_ih^T + b), unbound into steps once (Tensor.unbind, linear in
 # backward); each step adds h W_hh^T and applies the gates; the outputs are stacked once.
 
-def _lstm_step(gates, c):
+def _lstm_step_composite(gates, c):
     """(h', c') from the pre-activations x W_ih^T + h W_hh^T + b and the cell state c."""
     i, f, g, o = gates.chunk(4, -1)
     c = f.sigmoid() * c + i.sigmoid() * g.tanh()
     return o.sigmoid() * c.tanh(), c
+
+
+def _lstm_step(gates, c):
+    """_lstm_step_composite as two ops, c' = s(i) tanh(g) + s(f) c and h' = s(o) tanh(c'),
+    each one raw device computation forward and backward instead of a dozen recorded ops
+    (nn.LSTM runs it at every step). Under create_graph their rules compute the same
+    formulas with tensor ops, so gradients of gradients stay exact."""
+    d, n = gates._device, gates.shape[-1] // 4
+    lead = (slice(None),) * (gates.ndim - 1)
+
+    def part(k):  # the k-th gate block of the pre-activations, raw
+        return d.getitem(gates.data, lead + (slice(k * n, (k + 1) * n),))
+
+    si, sf, tg = d.sigmoid(part(0)), d.sigmoid(part(1)), d.tanh(part(2))
+    so = d.sigmoid(part(3))
+    zeros = d.full(si.shape, 0, gates.dtype)
+
+    def cell_backward(g, out, need):
+        # dc'/d(i, f, g) = tanh(g) s'(i), c s'(f), s(i) tanh'(g); dc'/dc = s(f)
+        if is_grad_enabled():  # create_graph: the same, recorded
+            i, f, gg, _ = gates.chunk(4, -1)
+            i, f, gg = i.sigmoid(), f.sigmoid(), gg.tanh()
+            dgates = cat([g * gg * i * (1 - i), g * c * f * (1 - f), g * i * (1 - gg * gg),
+                          zeros_like(i)], -1)
+            return dgates, g * f
+        gd = g.data
+        di = d.mul(d.mul(gd, tg), d.mul(si, d.subtract(1, si)))
+        df = d.mul(d.mul(gd, c.data), d.mul(sf, d.subtract(1, sf)))
+        dg = d.mul(d.mul(gd, si), d.subtract(1, d.mul(tg, tg)))
+        return (_wrap(d.concatenate([di, df, dg, zeros], -1), d) if need[0] else None,
+                _wrap(d.mul(gd, sf), d) if need[1] else None)
+
+    c_new = _record("lstm_cell", d.add(d.mul(si, tg), d.mul(sf, c.data)), (gates, c),
+                    cell_backward)
+    tc = d.tanh(c_new.data)
+
+    def hidden_backward(g, out, need):
+        # dh'/do = tanh(c') s'(o); dh'/dc' = s(o) tanh'(c')
+        if is_grad_enabled():
+            o, t = gates.chunk(4, -1)[3].sigmoid(), c_new.tanh()
+            dgates = cat([zeros_like(o)] * 3 + [g * t * o * (1 - o)], -1)
+            return dgates, g * o * (1 - t * t)
+        gd = g.data
+        do = d.mul(d.mul(gd, tc), d.mul(so, d.subtract(1, so)))
+        dc = d.mul(d.mul(gd, so), d.subtract(1, d.mul(tc, tc)))
+        return (_wrap(d.concatenate([zeros, zeros, zeros, do], -1), d) if need[0] else None,
+                _wrap(dc, d) if need[1] else None)
+
+    return _record("lstm_hidden", d.mul(so, tc), (gates, c_new), hidden_backward), c_new
 
 
 def _gru_step(gi, gh, h):

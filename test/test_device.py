@@ -293,6 +293,21 @@ X32 = X64.astype(np.float32)
 SPECIAL = np.array([np.inf, -np.inf, 0.0, -0.0, 1e-300, -1e300, 2.0, -2.0])
 
 
+@pytest.mark.parametrize("name, fn", kernel_params("add_"))
+def test_add_in_place(name, fn):
+    for x, y in ((X64, rng(22).standard_normal((3, 4))), (X32, np.float32(2.5)),
+                 (X64, rng(23).standard_normal((4,)))):  # y broadcast along x
+        check(fn, (x.copy(), y), x + y, rtol=1e-15, atol=0)
+
+
+def test_add_in_place_writes_into_x():
+    for cls in DEVICES.values():
+        dev = cls()
+        x, y = dev.array(np.arange(6.0).reshape(2, 3)), dev.array(np.ones(3))
+        assert dev.add_(x, y) is x
+        np.testing.assert_array_equal(dev.to_host(x), np.arange(6.0).reshape(2, 3) + 1)
+
+
 @pytest.mark.parametrize("name, fn", kernel_params("neg", "sign", "abs"))
 def test_elementwise_unary(name, fn):
     for x in (X64, X32, SPECIAL, np.arange(-3, 4)):
@@ -562,7 +577,7 @@ def test_pool_argmax(name, fn):
 
 
 def test_every_derived_kernel_is_tested():
-    tested = {"neg", "sign", "abs", "subtract", "divide", "greater", "less", "less_equal",
+    tested = {"add_", "neg", "sign", "abs", "subtract", "divide", "greater", "less", "less_equal",
               "not_equal", "logical_not", "where", "maximum", "minimum", "clip", "tanh",
               "sigmoid", "erf", "min", "argmin", "pool_argmax", "matmul", "transpose",
               "broadcast_to", "take", "scatter_add", "getitem", "getitem_scatter",

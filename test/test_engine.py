@@ -602,3 +602,23 @@ def test_shape_mismatch_names_the_op_and_the_shapes():
         sg.einsum("ij,jk->ik", a, a)
     with pytest.raises(RuntimeError, match=r"reshape.*\(2, 3\)"):
         a.reshape(4, 2)
+
+
+def test_in_sweep_accumulation_matches_torch_and_leaves_given_arrays_alone(device):
+    """A tensor feeding five ops gets five contributions; from the third on the engine adds
+    them in place into the sum it made itself (Device.add_). The result matches torch, and
+    neither the upstream gradient the caller passed nor a rule's pass-through is written."""
+    rng = np.random.default_rng(5)
+    xa, ga = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+
+    def f(x, lib):
+        y = x * 1.0
+        return (y + y + y + y.tanh() + (y * y)) / 3
+
+    x = sg.Tensor(xa.copy(), requires_grad=True)
+    g = sg.Tensor(ga.copy())
+    f(x, sg).backward(g)
+    tx = torch.tensor(xa.copy(), requires_grad=True)
+    f(tx, torch).backward(torch.tensor(ga.copy()))
+    np.testing.assert_allclose(np.asarray(x.grad), tx.grad.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(np.asarray(g), ga)  # the caller's gradient is untouched

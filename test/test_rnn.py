@@ -321,20 +321,27 @@ def test_memory_grows_linearly_with_the_sequence(device):
 
 
 def test_backward_scatters_grow_linearly_with_the_sequence(device, monkeypatch):
-    """The elements written by indexing's backward (getitem_scatter) over a whole backward
+    """The elements written by indexing's backward (getitem_scatter) and by concatenation
+    (the step gradients stacked by unbind, the cell's gate gradients) over a whole backward
     pass: linear in the steps (ratio 4 from 250 to 1,000 steps), where slicing each step out
     of the projected input by indexing would scatter into the whole sequence at every step
     (ratio 16)."""
     long_lstm_step_count(device)
     layer = nn.LSTM(8, 16).double()
     written = [0]
-    scatter = device.getitem_scatter
+    scatter, concatenate = device.getitem_scatter, device.concatenate
 
     def counting(g, shape, key):
         written[0] += int(np.prod(shape))
         return scatter(g, shape, key)
 
+    def counting_concatenate(arrays, axis):
+        out = concatenate(arrays, axis)
+        written[0] += int(np.prod(out.shape))
+        return out
+
     monkeypatch.setattr(device, "getitem_scatter", counting)
+    monkeypatch.setattr(device, "concatenate", counting_concatenate)
 
     def elements(steps):
         written[0] = 0
@@ -344,3 +351,21 @@ def test_backward_scatters_grow_linearly_with_the_sequence(device, monkeypatch):
 
     short, long = elements(250), elements(1000)
     assert 0 < long <= 4.1 * short, f"{long} elements scattered for 1,000 steps, {short} for 250"
+
+
+def test_lstm_gradients_of_gradients(device):
+    """create_graph through nn.LSTM and nn.LSTMCell: the fused step's rules then differentiate
+    the composite cell formula, so second derivatives match finite differences."""
+    layer = nn.LSTM(3, 4).double()
+    x = sg.Tensor(randn(4, 2, 3), requires_grad=True)
+    # with and without a graph, the first derivatives agree (two code paths)
+    upstream = sg.Tensor(randn(4, 2, 4, seed=3))
+    plain = sg.grad(layer(x)[0], [x, layer.weight_hh_l0], upstream)
+    graphed = sg.grad(layer(x)[0], [x, layer.weight_hh_l0], upstream, create_graph=True)
+    for a, b in zip(plain, graphed):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-12, atol=1e-14)
+    assert sg.gradgradcheck(lambda x: layer(x)[0], x)
+    cell = nn.LSTMCell(3, 4).double()
+    h0 = sg.Tensor(randn(2, 4, seed=1), requires_grad=True)
+    c0 = sg.Tensor(randn(2, 4, seed=2), requires_grad=True)
+    assert sg.gradgradcheck(lambda x, h, c: cell(x, (h, c))[1], (x[0], h0, c0))
