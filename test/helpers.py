@@ -66,3 +66,21 @@ def assert_param_grads_close(module, torch_module, dtype=np.float64):
     for (name, p), (_, tp) in zip(module.named_parameters(), torch_module.named_parameters()):
         assert p.grad is not None, f"{name}: no gradient"
         assert_close(p.grad, tp.grad, dtype, what=f"gradient of {name}")
+
+
+def compare_outputs_and_backward(outs, refs, seed=0):
+    """Compare each output with torch's (None in both is allowed), then backpropagate one
+    random upstream gradient per output through both libraries."""
+    assert len(outs) == len(refs), f"{len(outs)} outputs, torch has {len(refs)}"
+    rng = np.random.default_rng(seed)
+    s_loss = t_loss = 0
+    for i, (out, ref) in enumerate(zip(outs, refs)):
+        assert (out is None) == (ref is None), f"output {i}: None in one library only"
+        if ref is None:
+            continue
+        assert_close(out, ref, what=f"output {i}")
+        upstream = rng.standard_normal(tuple(ref.shape))
+        s_loss = s_loss + (out * sg.Tensor(upstream)).sum()
+        t_loss = t_loss + (ref * torch.tensor(upstream)).sum()
+    s_loss.backward()
+    t_loss.backward()

@@ -10,7 +10,13 @@ Tolerances are the helper's for float64 (rtol 1e-9, atol 1e-11) unless a test sa
 
 import numpy as np
 import pytest
-from helpers import assert_close, assert_param_grads_close, check, torch
+from helpers import (
+    assert_close,
+    assert_param_grads_close,
+    check,
+    compare_outputs_and_backward,
+    torch,
+)
 
 import simplegrad as sg
 from simplegrad import nn
@@ -153,18 +159,7 @@ def compare_module(module, torch_module, inputs, call, train=True, seed=1):
     refs = call(torch_module, torch, *[made[id(a)][1] for a in inputs])
     outs, refs = (outs if isinstance(outs, tuple) else (outs,)), \
         (refs if isinstance(refs, tuple) else (refs,))
-    rng = np.random.default_rng(seed)
-    s_loss = t_loss = 0
-    for i, (out, ref) in enumerate(zip(outs, refs)):
-        assert (out is None) == (ref is None), f"output {i}: None in one library only"
-        if ref is None:
-            continue
-        assert_close(out, ref, what=f"output {i}")
-        upstream = rng.standard_normal(tuple(ref.shape))
-        s_loss = s_loss + (out * sg.Tensor(upstream)).sum()
-        t_loss = t_loss + (ref * torch.tensor(upstream)).sum()
-    s_loss.backward()
-    t_loss.backward()
+    compare_outputs_and_backward(outs, refs, seed)
     for i, (s, t) in enumerate(made.values()):
         assert_close(s.grad, t.grad, what=f"gradient of input {i}")
     assert_param_grads_close(module, torch_module)

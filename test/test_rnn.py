@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import assert_close, assert_param_grads_close, torch
+from helpers import assert_close, assert_param_grads_close, compare_outputs_and_backward, torch
 
 import simplegrad as sg
 from simplegrad import nn
@@ -53,16 +53,7 @@ def compare(layer, torch_layer, x, states=(), seed=1):
         return [result]
 
     outs, refs = flat(outs), flat(refs)
-    assert len(outs) == len(refs)
-    rng = np.random.default_rng(seed)
-    s_loss, t_loss = 0, 0
-    for i, (out, ref) in enumerate(zip(outs, refs)):
-        assert_close(out, ref, what=f"output {i}")
-        upstream = rng.standard_normal(tuple(ref.shape))
-        s_loss = s_loss + (out * sg.Tensor(upstream)).sum()
-        t_loss = t_loss + (ref * torch.tensor(upstream)).sum()
-    s_loss.backward()
-    t_loss.backward()
+    compare_outputs_and_backward(outs, refs, seed)
     assert_close(sx.grad, tx.grad, what="gradient of the input")
     for i, (s, t) in enumerate(zip(s_states, t_states)):
         assert_close(s.grad, t.grad, what=f"gradient of initial state {i}")
