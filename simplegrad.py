@@ -27,19 +27,29 @@ The twelve primitives a device must implement (NumPy names and semantics):
 
 Sections of this file, each using only the ones above it:
 
-    1. Devices   Device (primitives, plumbing, derived kernels) · NumpyDevice · CupyDevice
+    1. Devices   Device (primitives, plumbing, derived kernels: elementwise; maths as libm
+                 computes it (rounding, trigonometry, logarithms, erfc); integers and bits;
+                 reductions, scans and sorts; matmul; linear algebra; movement, indexing and
+                 scatters) · NumpyDevice · CupyDevice
     2. Engine    graph node · grad modes · iterative toposort · backprop · grad() · profile ·
                  detect_anomaly
-    3. Ops       one block per differentiable op: forward and backward side by side
-    4. Tensor    construction · properties · backward · operators · composites · creation
+    3. Ops       one block per differentiable op: forward and backward side by side; tables of
+                 elementwise ops (_UNARY, _STEPS, _BINARY), one row and one derivative each
+    4. Tensor    construction · properties · backward · operators · composites (elementwise,
+                 activations, reductions and scans, sorting, movement, indexing and scatters) ·
+                 module-level functions (sin, cumsum, tensordot, ...) · creation and random ·
+                 the NumPy protocol · simplegrad.linalg
     5. nn        Module · layers (conv, pooling, LSTM/GRU, attention, Transformer encoder) ·
-                 losses · init · state_dict · save/load · data · DistributedDataParallel
+                 activations (one table) · losses · init · state_dict · save/load · data ·
+                 DistributedDataParallel
     6. optim     SGD · Adam · AdamW · RMSprop · Adagrad · torch.optim bridge
     7. Tools     draw_graph (Graphviz DOT) · gradcheck · gradgradcheck
 """
 
 __version__ = "0.1.0"
 
+import builtins
+import collections
 import copy
 import functools
 import json
@@ -52,6 +62,7 @@ import traceback
 import types
 import warnings
 import zipfile
+from fractions import Fraction
 
 import numpy as np
 
@@ -65,6 +76,12 @@ __all__ = [
     "optim", "Adam",
     "profile", "detect_anomaly", "AnomalyError",
     "draw_graph", "gradcheck", "gradgradcheck",
+    "linalg", "tensordot", "inner", "outer", "kron", "cross", "meshgrid", "atleast_1d",
+    "atleast_2d", "atleast_3d", "hstack", "vstack", "row_stack", "dstack", "column_stack",
+    "tensor_split", "array_split", "hsplit", "vsplit", "dsplit", "searchsorted", "var_mean",
+    "std_mean", "vector_norm", "empty", "empty_like", "randint", "randint_like", "randperm",
+    "normal", "bernoulli", "multinomial", "linspace", "logspace", "tril_indices",
+    "triu_indices",
 ]
 
 float16, float32, float64 = np.float16, np.float32, np.float64
@@ -86,6 +103,24 @@ def _contiguous_strides(shape):
 
 def _size(shape):
     return math.prod(shape)
+
+
+def _dtype_of(x, y):
+    """The dtype of a binary kernel's operands, one of which may be a Python scalar."""
+    return x.dtype if hasattr(x, "dtype") else y.dtype
+
+
+def _float32_for_half(method):
+    """Run a kernel on float16 arrays in float32 and round the result back, as NumPy's
+    float16 loops do."""
+    @functools.wraps(method)
+    def wrapper(self, *args):
+        if builtins.any(getattr(a, "dtype", None) == np.float16 for a in args):
+            out = method(self, *(self.astype(a, np.float32) if hasattr(a, "dtype") else a
+                                 for a in args))
+            return self.astype(out, np.float16)
+        return method(self, *args)
+    return wrapper
 
 
 class Device:
@@ -215,6 +250,8 @@ class Device:
         return x
 
     def neg(self, x):
+        if x.dtype.kind == "u":  # -x modulo 2^n: x times the all-ones value (-1 is out of range)
+            return self.mul(x, self.full((), _all_ones(x.dtype), x.dtype))
         return self.mul(x, -1)
 
     def subtract(self, x, y):
@@ -251,10 +288,17 @@ class Device:
         return self.mul(x, self.sign(x))
 
     def where(self, cond, x, y):
-        # An exact select from pow alone: x ** 1 == x and x ** 0 == 1 for every x, inf and nan too.
-        dtype = x.dtype if hasattr(x, "dtype") else y.dtype
-        c = self.astype(cond, dtype)
-        return self.mul(self.pow(x, c), self.pow(y, self.subtract(1, c)))
+        # An exact select from pow alone: x ** 1 == x and x ** 0 == 1 for every x, inf and nan
+        # too, where pow is exact at those exponents. NumPy's SIMD float32 pow is not (623333.5
+        # ** 1 gives 623333.44), its float64 pow is: float16 and float32 select in float64.
+        dtype = np.dtype(x.dtype if hasattr(x, "dtype") else y.dtype)
+        if dtype == np.bool_:  # bools have no pow: select their 0/1 values as uint8
+            x, y = (self.astype(v, np.uint8) if hasattr(v, "dtype") else int(v) for v in (x, y))
+            return self.astype(self.where(cond, x, y), np.bool_)
+        work = np.float64 if dtype in (np.float16, np.float32) else dtype
+        c, not_c = self.astype(cond, work), self.astype(self.logical_not(cond), work)
+        out = self.mul(self.pow(x, c), self.pow(y, not_c))
+        return out if work == dtype else self.astype(out, dtype)
 
     def maximum(self, x, y):
         # a nan in x is kept by the equal(x, x) test; a nan in y loses greater_equal
@@ -269,6 +313,28 @@ class Device:
         if hi is not None:
             x = self.minimum(x, hi)
         return x
+
+    def fmax(self, x, y):
+        # maximum, except that a nan loses to a number (NumPy's fmax)
+        return self.where(self.not_equal(y, y), x, self.where(self.not_equal(x, x), y,
+                                                              self.maximum(x, y)))
+
+    def fmin(self, x, y):
+        return self.where(self.not_equal(y, y), x, self.where(self.not_equal(x, x), y,
+                                                              self.minimum(x, y)))
+
+    def logaddexp(self, x, y):
+        # log(e^x + e^y) = max + log1p(e^-|x - y|); x == y (infinities too) is x + log 2
+        m = self.maximum(x, y)
+        soft = self.add(m, self.log1p(self.exp(self.neg(self.abs(self.subtract(x, y))))))
+        return self.where(self.equal(x, y), self.add(x, math.log(2)), soft)
+
+    def logaddexp2(self, x, y):
+        # log2(2^x + 2^y) = max + log1p(2^-|x - y|) / log 2
+        m = self.maximum(x, y)
+        tail = self.log1p(self.exp2(self.neg(self.abs(self.subtract(x, y)))))
+        soft = self.add(m, self.mul(tail, 1 / math.log(2)))
+        return self.where(self.equal(x, y), self.add(x, 1), soft)
 
     def tanh(self, x):
         # tanh x = sign(x) (1 - e^{-2|x|}) / (1 + e^{-2|x|}), finite for any x; below
@@ -288,32 +354,895 @@ class Device:
         r = self.divide(1, self.add(1, e))
         return self.where(self.greater_equal(x, 0), r, self.mul(e, r))
 
+    def _k(self, x):
+        return _libm_constants(x.dtype)
+
+    def _zero(self, x):
+        """+0.0 as a 0-d array of x's dtype (where() wants one array operand)."""
+        return self.full((), 0.0, x.dtype)
+
+    def _select(self, x, conditions, values, default):
+        """The first of the constants `values` whose condition holds, else `default`."""
+        out = self.full((), default, x.dtype)
+        for cond, v in zip(conditions[::-1], values[::-1], strict=True):
+            out = self.where(cond, v, out)
+        return out
+
+    def _or(self, a, b):
+        # De Morgan: bool * bool is "and"
+        return self.logical_not(self.mul(self.logical_not(a), self.logical_not(b)))
+
+    def _isfinite(self, x):
+        return self.mul(self.less(x, math.inf), self.greater(x, -math.inf))
+
+    def _fabs(self, x):
+        """|x| with fabs's signed zero: -0.0 gives +0.0 (x + 0.0 does that)."""
+        return self.where(self.less(x, 0), self.neg(x), self.add(x, 0.0))
+
+    def _signbit(self, x):
+        """x < 0, and True for -0.0 too: 1 / -0.0 is -inf (it raises divide-by-zero there).
+        A nan counts as positive: its sign bit cannot be seen through arithmetic."""
+        zero = self.equal(x, 0)
+        inverse = self.pow(self.where(zero, x, 1.0), -1.0)
+        return self.less(self.where(zero, inverse, x), 0)
+
+    def _horner(self, coefs, z):
+        """The polynomial coefs[0] z^n + ... + coefs[n] (highest degree first) at z."""
+        acc = self.add(self.mul(z, coefs[0]), coefs[1])
+        for c in coefs[2:]:
+            acc = self.add(self.mul(acc, z), c)
+        return acc
+
+    def _rint_small(self, v):
+        """rint(v) for |v| < 2^(p-2): v + 1.5 2^52 lies in [2^52, 2^53), where the spacing
+        is 1, so the addition rounds v to an integer (ties to even) and the subtraction is
+        exact."""
+        k = self._k(v)
+        return self.subtract(self.add(v, k.magic), k.magic)
+
+    def _floor_small(self, v):
+        """floor(v) for |v| < 2^(p-2)."""
+        r = self._rint_small(v)
+        return self.where(self.greater(r, v), self.subtract(r, 1.0), r)
+
+    def _split(self, a):
+        """Veltkamp's split a = hi + lo, hi with the top half of a's bits, lo with the rest,
+        so that products of halves are exact. |a| must be below max / 2^27 (float32 2^12)."""
+        g = self.mul(a, self._k(a).split)
+        hi = self.subtract(g, self.subtract(g, a))
+        return hi, self.subtract(a, hi)
+
+    def _two_prod(self, a, b, b_split=None):
+        """Dekker's TwoProduct: p = fl(a b) and e with a b = p + e exactly."""
+        p = self.mul(a, b)
+        ah, al = self._split(a)
+        if b_split is None:
+            b_split = self._split(b) if hasattr(b, "dtype") else _split_scalar(b, a.dtype)
+        bh, bl = b_split
+        e = self.add(self.add(self.add(self.subtract(self.mul(ah, bh), p), self.mul(ah, bl)),
+                              self.mul(al, bh)), self.mul(al, bl))
+        return p, e
+
+    def _two_sum(self, a, b):
+        """Knuth's TwoSum: s = fl(a + b) and e with a + b = s + e exactly."""
+        s = self.add(a, b)
+        bb = self.subtract(s, a)
+        e = self.add(self.subtract(a, self.subtract(s, bb)), self.subtract(b, bb))
+        return s, e
+
+    def _fast_two_sum(self, a, b):
+        """s + e = a + b exactly, when |a| >= |b| (or a is zero)."""
+        s = self.add(a, b)
+        return s, self.subtract(b, self.subtract(s, a))
+
+    def _div_newton(self, a, b):
+        """a / b to about half an ulp whatever divide's rounding: one Newton step with the
+        residual a - q b from TwoProduct. |a|, |b| within [2^-960, 2^960] (float32 2^-100,
+        2^100), b nonzero."""
+        inv = self.divide(1.0, b)
+        q = self.mul(a, inv)
+        p, e = self._two_prod(q, b)
+        r = self.subtract(self.subtract(a, p), e)
+        return self.add(q, self.mul(r, inv))
+
+    def _sqrt(self, x):
+        """sqrt(x) as x ** 0.5 (correctly rounded by NumPy's pow on float32 and float64)."""
+        return self.pow(x, 0.5)
+
+    # ---- exponents: x = m 2^e ------------------------------------------------------------------
+    def _ldexp(self, x, n):
+        """x * 2^n for integer-valued n, |n| <= 2 * ldexp_step, in two exact power-of-two
+        steps (2^n alone overflows for a subnormal's n = 1074). pow(2, n) is exact for integer
+        n: the result is a float, and pow is accurate to less than an ulp."""
+        step = self._k(x).ldexp_step
+        n1 = self.clip(n, -step, step)
+        return self.mul(self.mul(x, self.pow(2.0, n1)), self.pow(2.0, self.subtract(n, n1)))
+
+    def _frexp(self, v):
+        """(m, e) with v = m 2^e exactly and 1 <= m < 2, for positive finite v (subnormals
+        too): e from log, which is within one, then a one-step fix."""
+        k = self._k(v)
+        e = self._rint_small(self.mul(self.log(v), k.inv_ln2))  # |log2 v - e| <= 1/2 + tiny
+        m = self._ldexp(v, self.neg(e))                          # in [2^-0.5, 2^0.5]
+        low = self.less(m, 1.0)
+        return self.where(low, self.mul(m, 2.0), m), self.where(low, self.subtract(e, 1.0), e)
+
+    # ---- rounding ------------------------------------------------------------------------------
+    @_float32_for_half
+    def rint(self, x):
+        """np.rint: the nearest integer, ties to even."""
+        k = self._k(x)
+        ax = self._fabs(x)
+        # |x| + 2^52 rounds away the fraction; from 2^52 on (and for inf, nan) x is integral
+        r = self.subtract(self.add(ax, k.int_limit), k.int_limit)
+        r = self.where(self.less(x, 0), self.neg(r), r)        # -0.3 gives -0.0
+        keep = self._or(self.greater_equal(ax, k.int_limit), self.equal(x, 0))
+        return self.where(self._or(keep, self.not_equal(x, x)), x, r)
+
+    @_float32_for_half
+    def floor(self, x):
+        """np.floor: the largest integer <= x."""
+        r = self.rint(x)
+        return self.where(self.greater(r, x), self.subtract(r, 1.0), r)
+
+    @_float32_for_half
+    def ceil(self, x):
+        """np.ceil: the smallest integer >= x; ceil(x) = -floor(-x) gives ceil(-0.5) = -0.0."""
+        return self.neg(self.floor(self.neg(x)))
+
+    @_float32_for_half
+    def trunc(self, x):
+        """np.trunc: x rounded toward zero, keeping its sign (trunc(-0.5) = -0.0)."""
+        negative = self.less(x, 0)
+        f = self.floor(self.where(negative, self.neg(x), x))
+        return self.where(negative, self.neg(f), f)
+
+    @_float32_for_half
+    def copysign(self, x, y):
+        """np.copysign: |x| with the sign of y (a nan y counts as positive)."""
+        mag = self._fabs(x)
+        return self.where(self._signbit(y), self.neg(mag), mag)
+
+    # ---- fmod, remainder, floor_divide ---------------------------------------------------------
+    @_float32_for_half
+    def fmod(self, x, y):
+        """np.fmod: C's fmod, x - trunc(x / y) y, exact, with the sign of x."""
+        if _dtype_of(x, y).kind in "iu":  # the floor remainder, moved to x's side of zero
+            r = self.int_divmod(x, y)[1]
+            moved = self.mul(self.not_equal(r, 0), self.not_equal(self.less(x, 0),
+                                                                  self.less(y, 0)))
+            return self.where(moved, self.subtract(r, y), r)
+        k = self._k(x)
+        ax, ay = self._fabs(x), self._fabs(y)
+        invalid = self._or(self._or(self.not_equal(x, x), self.not_equal(y, y)),
+                           self._or(self.equal(ax, math.inf), self.equal(ay, 0)))
+        run = self.mul(self.logical_not(invalid),
+                       self.mul(self.less(ay, math.inf), self.greater_equal(ax, ay)))
+        ma, ea = self._frexp(self.where(run, ax, 1.0))
+        mb, eb = self._frexp(self.where(run, ay, 1.0))
+        # Long division of ma 2^(ea - eb) by mb, c bits of quotient at a time. The remainder r
+        # stays in (-mb, mb) and a multiple of mb's last bit: r 2^c - q mb is then exact with
+        # q = rint(r 2^c / mb) (TwoProduct for q mb; r 2^c - fl(q mb) is exact by Sterbenz).
+        inv_b = self.divide(1.0, mb)
+        b_split = self._split(mb)
+        gap = self.subtract(ea, eb)
+        r = ma
+        for step in range(k.fmod_steps):
+            c = self.clip(self.subtract(gap, float(step * k.fmod_bits)), 0.0, float(k.fmod_bits))
+            r = self.mul(r, self.pow(2.0, c))
+            q = self._rint_small(self.mul(r, inv_b))            # off by at most one
+            p, e = self._two_prod(q, mb, b_split)
+            r = self.subtract(self.subtract(r, p), e)
+        r = self.where(self.less(r, 0), self.add(r, mb), r)     # into [0, mb): exact
+        res = self._ldexp(r, eb)
+        res = self.where(self.less(x, 0), self.neg(res), res)   # zero results keep x's sign
+        return self.where(run, res, self.where(invalid, math.nan, x))
+
+    @_float32_for_half
+    def remainder(self, x, y):
+        """np.remainder: x - floor(x / y) y, with the sign of y, as NumPy's divmod."""
+        if _dtype_of(x, y).kind in "iu":
+            return self.int_divmod(x, y)[1]
+        mod = self.fmod(x, y)
+        wrong_side = self.mul(self.not_equal(mod, 0),
+                              self.not_equal(self.less(y, 0), self.less(mod, 0)))
+        mod = self.where(wrong_side, self.add(mod, y), mod)
+        zero = self._zero(x)
+        signed_zero = self.where(self.less(y, 0), self.neg(zero), zero)
+        return self.where(self.equal(mod, 0), signed_zero, mod)
+
+    @_float32_for_half
+    def floor_divide(self, x, y):
+        """np.floor_divide on floats, as NumPy's npy_divmod: div = (x - fmod(x, y)) / y
+        (correctly rounded), minus one where fmod has the wrong sign, then snapped to the
+        nearest integer; x / y where y is zero. Integers: exact floor division."""
+        if _dtype_of(x, y).kind in "iu":
+            return self.int_divmod(x, y)[0]
+        mod = self.fmod(x, y)
+        div = self._div_rn(self.subtract(x, mod), y)
+        wrong_side = self.mul(self.not_equal(mod, 0),
+                              self.not_equal(self.less(y, 0), self.less(mod, 0)))
+        div = self.where(wrong_side, self.subtract(div, 1.0), div)
+        fl = self.floor(div)
+        fl = self.where(self.greater(self.subtract(div, fl), 0.5), self.add(fl, 1.0), fl)
+        # a zero quotient takes the sign of x / y: that of x, flipped by a negative y
+        signed = self.mul(self.where(self.less(y, 0), self.neg(x), x), 0.0)
+        fl = self.where(self.equal(div, 0), signed, fl)
+        return self.where(self.equal(y, 0), self.divide(x, y), fl)
+
+    def _div_rn(self, a, b):
+        """a / b correctly rounded (IEEE division) whatever divide's own rounding, except
+        where the quotient is subnormal; a finite, b finite and nonzero, elsewhere divide().
+        Both are scaled into [1, 2): q1 = a / b to within an ulp by a Newton step, then the
+        exact residual r = a - q1 b (TwoProduct) says on which side of the midpoint between
+        q1 and its neighbour a / b lies (a quotient is never exactly a midpoint)."""
+        k = self._k(a)
+        valid = self.mul(self.mul(self._isfinite(a), self._isfinite(b)),
+                         self.mul(self.not_equal(a, 0), self.not_equal(b, 0)))
+        ma, ea = self._frexp(self.where(valid, self._fabs(a), 1.0))
+        mb, eb = self._frexp(self.where(valid, self._fabs(b), 1.0))
+        q = self._div_newton(ma, mb)                                    # in [0.5, 2], within an ulp
+        p, e = self._two_prod(q, mb)
+        r = self.subtract(self.subtract(ma, p), e)              # exact: a - q b
+        up = self._select(q, (self.greater_equal(q, 1.0),), (k.ulp1,), k.ulp1 / 2)  # next float
+        down = self._select(q, (self.greater(q, 1.0),), (k.ulp1,), k.ulp1 / 2)     # previous
+        q = self.where(self.greater(r, self.mul(mb, self.mul(up, 0.5))), self.add(q, up),
+                       self.where(self.less(r, self.mul(mb, self.mul(down, -0.5))),
+                                  self.subtract(q, down), q))
+        step = 2.0 * k.ldexp_step
+        res = self._ldexp(q, self.clip(self.subtract(ea, eb), -step, step))
+        res = self.where(self.not_equal(self.less(a, 0), self.less(b, 0)), self.neg(res), res)
+        # a zero over anything nonzero, or a finite over an infinity: a signed zero
+        signed_zero = self.mul(self.where(self.less(b, 0), self.neg(a), a), 0.0)
+        other = self.where(self._or(self.equal(a, 0), self.equal(self._fabs(b), math.inf)),
+                           signed_zero, self.divide(a, b))
+        return self.where(valid, res, other)
+
+    # ---- trigonometric functions ---------------------------------------------------------------
+    def _reduce_cody_waite(self, ax):
+        """For 0 <= ax < cw_limit (2^20, float32 2^8): k = rint(ax 2/pi) and r = rh + rl with
+        ax = k pi/2 + r. k P1, k P2, k P3 are exact, ax - k P1 is exact (Sterbenz), and TwoSum
+        keeps the rest in two floats."""
+        k = self._k(ax)
+        p1, p2, p3, p4 = k.cw_parts
+        n = self._rint_small(self.mul(ax, k.two_over_pi))
+        t = self.subtract(ax, self.mul(n, p1))
+        u, ue = self._two_sum(t, self.neg(self.mul(n, p2)))
+        v = self.subtract(self.subtract(ue, self.mul(n, p3)), self.mul(n, p4))
+        rh, rl = self._two_sum(u, v)
+        quadrant = self.subtract(n, self.mul(self._floor_small(self.mul(n, 0.25)), 4.0))
+        return quadrant, rh, rl
+
+    def _reduce_payne_hanek(self, ax):
+        """For finite ax >= 1: the quadrant k (0..3) and r = rh + rl, |r| <= pi/4 (+ tiny),
+        with ax = k pi/2 + r modulo 2 pi, exact to ~2^-130 (float32 2^-70) relative to pi/2.
+
+        Write ax = m 2^e (1 <= m < 2) and e = w B + t (0 <= t < w, w = 24 or 10 bits). Then
+        ax 2/pi = (m 2^t) (2^(w B) 2/pi): the first factor has 4 digits L_j in base 2^w (L_0
+        integral, L_j weighing 2^(-w j)), the second is read, as digits G_i of weight
+        2^(-w i), from row B of a table built from 2/pi at import. Products L_j G_i are exact
+        (2w bits); those of weight 2^(-w (i + j)) >= 2^w are multiples of 4 and dropped, so
+        the quadrant mod 4 survives. The products are summed by weight into exact integer
+        "levels", carries are propagated, and the fraction is read off the levels below the
+        units. No float here ever rounds until the final product with pi/2."""
+        k = self._k(ax)
+        w, radix = k.ph_w, float(2 ** k.ph_w)
+        m, e = self._frexp(ax)
+        block = self._floor_small(self.mul(self.add(e, 0.5), 1.0 / w))   # (e + 1/2) / w: never
+        t = self.subtract(e, self.mul(block, float(w)))                   # an integer
+        rest = self.mul(m, self.pow(2.0, t))                               # m 2^t in [1, 2^w)
+        limbs = []
+        for _ in range(k.ph_limbs):
+            digit = self._floor_small(rest)
+            limbs.append(digit)
+            rest = self.mul(self.subtract(rest, digit), radix)
+        row = self.astype(block, np.int64)
+        digits = [self.take(self.array(k.ph_table[:, col]), row)
+                  for col in range(k.ph_table.shape[1])]
+
+        def table(i):  # the digit of weight 2^(-w i)
+            return digits[i - k.ph_first]
+
+        levels = []
+        for level in range(k.ph_levels + 1):      # weight 2^(-w level); integers < 2^(2w + 2)
+            acc = None
+            for j, limb in enumerate(limbs):
+                term = self.mul(limb, table(level - j))
+                acc = term if acc is None else self.add(acc, term)
+            levels.append(acc)
+        for level in range(k.ph_levels, 0, -1):   # carries, so that each level is below 2^w
+            carry = self._floor_small(self.mul(levels[level], 1.0 / radix))
+            levels[level] = self.subtract(levels[level], self.mul(carry, radix))
+            levels[level - 1] = self.add(levels[level - 1], carry)
+        units = levels[0]
+        quadrant = self.subtract(units, self.mul(self._floor_small(self.mul(units, 0.25)), 4.0))
+        # the fraction, two levels (2w <= p bits) per exact float
+        parts = [self.add(self.mul(levels[i], float(2.0 ** (-w * i))),
+                          self.mul(levels[i + 1], float(2.0 ** (-w * (i + 1)))))
+                 for i in range(1, k.ph_levels, 2)]
+        up = self.greater_equal(parts[0], 0.5)    # to the nearest quadrant: f in [-1/2, 1/2)
+        parts[0] = self.where(up, self.subtract(parts[0], 1.0), parts[0])
+        quadrant = self.where(up, self.add(quadrant, 1.0), quadrant)
+        quadrant = self.where(self.greater_equal(quadrant, 4.0),
+                              self.subtract(quadrant, 4.0), quadrant)
+        hi, lo = self._two_sum(parts[0], parts[1])
+        for part in parts[2:]:
+            lo = self.add(lo, part)
+        hi, lo = self._fast_two_sum(hi, lo)
+        # r = f pi/2 in two floats
+        rh, err = self._two_prod(hi, k.pio2_hi)
+        rl = self.add(err, self.add(self.mul(hi, k.pio2_lo), self.mul(lo, k.pio2_hi)))
+        rh, rl = self._fast_two_sum(rh, rl)
+        return quadrant, rh, rl
+
+    def _reduce_pio2(self, ax):
+        """ax = k pi/2 + r for finite ax >= 0: Cody-Waite below cw_limit, Payne-Hanek above."""
+        k = self._k(ax)
+        moderate = self.less(ax, k.cw_limit)
+        large = self.mul(self.logical_not(moderate), self.less(ax, math.inf))
+        q1, h1, l1 = self._reduce_cody_waite(self.where(moderate, ax, 0.0))
+        q2, h2, l2 = self._reduce_payne_hanek(self.where(large, ax, 1.0))
+        return (self.where(moderate, q1, q2), self.where(moderate, h1, h2),
+                self.where(moderate, l1, l2))
+
+    def _kernel_sin(self, x, y):
+        """sin(x + y) for |x| <= pi/4, |y| <= ulp(x) / 2 (FreeBSD's __kernel_sin):
+        x + x^3 (S1 + x^2 S2 + ...) with y's first-order term y cos x."""
+        s = _SIN_S
+        z = self.mul(x, x)
+        w = self.mul(z, z)
+        r = self.add(self._horner((s[3], s[2], s[1]), z),
+                     self.mul(self.mul(z, w), self._horner((s[5], s[4]), z)))
+        v = self.mul(z, x)
+        inner = self.subtract(self.mul(z, self.subtract(self.mul(y, 0.5), self.mul(v, r))), y)
+        return self.subtract(x, self.subtract(inner, self.mul(v, s[0])))
+
+    def _kernel_cos(self, x, y):
+        """cos(x + y) for |x| <= pi/4 (FreeBSD's __kernel_cos): 1 - x^2/2 + x^4 (C1 + ...),
+        with 1 - x^2/2 summed so that its rounding error is kept."""
+        c = _COS_C
+        z = self.mul(x, x)
+        w = self.mul(z, z)
+        r = self.add(self.mul(z, self._horner((c[2], c[1], c[0]), z)),
+                     self.mul(self.mul(w, w), self._horner((c[5], c[4], c[3]), z)))
+        hz = self.mul(z, 0.5)
+        one_minus = self.subtract(1.0, hz)
+        tail = self.add(self.subtract(self.subtract(1.0, one_minus), hz),
+                        self.subtract(self.mul(z, r), self.mul(x, y)))
+        return self.add(one_minus, tail)
+
+    def _sin_cos_reduced(self, x):
+        """For |x|: the quadrant k and sin r, cos r of the reduced argument."""
+        ax = self._fabs(x)
+        finite = self._isfinite(x)
+        quadrant, rh, rl = self._reduce_pio2(self.where(finite, ax, 0.0))
+        odd = self.equal(self.subtract(quadrant, self.mul(self._floor_small(
+            self.mul(quadrant, 0.5)), 2.0)), 1.0)
+        return quadrant, odd, self._kernel_sin(rh, rl), self._kernel_cos(rh, rl), finite
+
+    @_float32_for_half
+    def sin(self, x):
+        """np.sin; sin(k pi/2 + r) is sin r, cos r, -sin r, -cos r for k = 0, 1, 2, 3."""
+        quadrant, odd, s, c, finite = self._sin_cos_reduced(x)
+        v = self.where(odd, c, s)
+        v = self.where(self.greater_equal(quadrant, 2.0), self.neg(v), v)
+        v = self.where(self.less(x, 0), self.neg(v), v)        # sin is odd
+        return self.where(self.equal(x, 0), x, self.where(finite, v, math.nan))
+
+    @_float32_for_half
+    def cos(self, x):
+        """np.cos; cos(k pi/2 + r) is cos r, -sin r, -cos r, sin r for k = 0, 1, 2, 3."""
+        quadrant, odd, s, c, finite = self._sin_cos_reduced(x)
+        v = self.where(odd, s, c)
+        negate = self.not_equal(odd, self.greater_equal(quadrant, 2.0))   # k = 1 or 2
+        v = self.where(negate, self.neg(v), v)
+        return self.where(finite, v, math.nan)
+
+    @_float32_for_half
+    def tan(self, x):
+        """np.tan; tan(k pi/2 + r) is sin r / cos r for even k, -cos r / sin r for odd k."""
+        quadrant, odd, s, c, finite = self._sin_cos_reduced(x)
+        v = self._div_newton(self.where(odd, self.neg(c), s), self.where(odd, s, c))
+        v = self.where(self.less(x, 0), self.neg(v), v)
+        return self.where(self.equal(x, 0), x, self.where(finite, v, math.nan))
+
+    # ---- inverse trigonometric functions -------------------------------------------------------
+    @_float32_for_half
+    def arctan(self, x):
+        """np.arctan (FreeBSD's atan): atan|x| = atan(c) + atan(t) with c = 0, 1/2, 1, 3/2 or
+        inf picked by |x| and t = (|x| - c) / (1 + c |x|) small; then atan(t) by a series."""
+        k = self._k(x)
+        ax = self._fabs(x)
+        # breakpoints 7/16, 11/16, 19/16, 39/16; the numerator and denominator of t
+        b1, b2, b3, b4 = (self.greater_equal(ax, v) for v in (0.4375, 0.6875, 1.1875, 2.4375))
+        num = self.where(b4, -1.0, self.where(b3, self.subtract(ax, 1.5), self.where(
+            b2, self.subtract(ax, 1.0), self.where(b1, self.subtract(self.mul(ax, 2.0), 1.0),
+                                                    ax))))
+        den = self.where(b4, ax, self.where(b3, self.add(self.mul(ax, 1.5), 1.0), self.where(
+            b2, self.add(ax, 1.0), self.where(b1, self.add(ax, 2.0), 1.0))))
+        hi = self._select(x, (b4, b3, b2, b1), k.atan_hi[::-1], 0.0)
+        lo = self._select(x, (b4, b3, b2, b1), k.atan_lo[::-1], 0.0)
+        t = self.divide(num, den)
+        res = self._atan_series(t, hi, lo)
+        res = self.where(self.less(x, 0), self.neg(res), res)
+        return self.where(self.equal(x, 0), x, res)
+
+    def _atan_series(self, t, hi, lo):
+        """hi + lo + atan(t) for |t| <= 7/16, as FreeBSD: t - t^3 (aT0 + aT1 t^2 + ...),
+        the odd and even coefficients in two Horner chains of t^4."""
+        a = _ATAN_T
+        z = self.mul(t, t)
+        w = self.mul(z, z)
+        s1 = self.mul(z, self._horner(a[10::-2], w))
+        s2 = self.mul(w, self._horner(a[9::-2], w))
+        poly = self.mul(t, self.add(s1, s2))
+        return self.subtract(hi, self.subtract(self.subtract(poly, lo), t))
+
+    @_float32_for_half
+    def arctan2(self, y, x):
+        """np.arctan2(y, x): the angle of the point (x, y), in [-pi, pi], with C's signed
+        zeros and infinities."""
+        k = self._k(x)
+        ax, ay = self._fabs(x), self._fabs(y)
+        big, small = self.maximum(ax, ay), self.minimum(ax, ay)
+        # both infinite: the angle of (1, 1); both zero: t = 0
+        both_inf = self.mul(self.equal(ax, math.inf), self.equal(ay, math.inf))
+        big = self.where(both_inf, 1.0, self.where(self.equal(big, 0), 1.0, big))
+        small = self.where(both_inf, 1.0, small)
+        # scale both so that 1 / big neither overflows nor underflows
+        scale = self._select(x, (self.greater(big, 2.0 ** (k.emax - k.p)),
+                                 self.less(big, 2.0 ** (k.emin + k.p))),
+                             (2.0 ** -(k.p + 10), 2.0 ** (k.p + 10)), 1.0)
+        t = self.divide(self.mul(small, scale), self.mul(big, scale))       # in [0, 1]
+        a = self.arctan(t)
+        # |y| > |x|: pi/2 - atan(|x| / |y|)
+        z = self.where(self.greater(ay, ax),
+                       self.add(self.subtract(k.pio2_hi, a), k.pio2_lo), a)
+        # x < 0 (or x = -0.0): pi - z
+        z = self.where(self._signbit(x), self.add(self.subtract(k.pi_hi, z), k.pi_lo), z)
+        z = self.where(self._signbit(y), self.neg(z), z)
+        nan = self._or(self.not_equal(x, x), self.not_equal(y, y))
+        return self.where(nan, math.nan, z)
+
+    def _asin_ratio(self, z):
+        """R(z) = z P(z) / Q(z) of FreeBSD's asin: asin x = x + x R(x^2) for |x| < 1/2."""
+        p = self.mul(z, self._horner(_ASIN_P[::-1], z))
+        q = self._horner(_ASIN_Q[::-1], z)
+        return self.divide(p, q)
+
+    @_float32_for_half
+    def arcsin(self, x):
+        """np.arcsin (FreeBSD's asin): x + x R(x^2) for |x| < 1/2; above, with z = (1 - |x|)/2
+        and s = sqrt(z), asin|x| = pi/2 - 2 (s + s R(z)), with s in two parts below 0.975."""
+        k = self._k(x)
+        ax = self._fabs(x)
+        small = self.less(ax, 0.5)
+        z = self.where(small, self.mul(ax, ax), self.mul(self.subtract(1.0, ax), 0.5))
+        r = self._asin_ratio(z)
+        res_small = self.add(ax, self.mul(ax, r))
+        s = self._sqrt(z)
+        # near 1: pi/2 - 2 (s + s R)
+        res_one = self.subtract(k.pio2_hi, self.subtract(
+            self.mul(self.add(s, self.mul(s, r)), 2.0), k.pio2_lo))
+        # 1/2 <= |x| < 0.975: s = w + c with w's square exact, c = (z - w^2) / (s + w)
+        w, _ = self._split(s)
+        den = self.add(s, w)
+        c = self.divide(self.subtract(z, self.mul(w, w)), self.where(self.equal(den, 0), 1.0,
+                                                                     den))
+        p = self.subtract(self.mul(self.mul(s, r), 2.0),
+                          self.subtract(k.pio2_lo, self.mul(c, 2.0)))
+        q = self.subtract(k.pio4_hi, self.mul(w, 2.0))
+        res_mid = self.subtract(k.pio4_hi, self.subtract(p, q))
+        res = self.where(small, res_small,
+                         self.where(self.greater_equal(ax, 0.975), res_one, res_mid))
+        res = self.where(self.less(x, 0), self.neg(res), res)
+        res = self.where(self.equal(x, 0), x, res)
+        return self.where(self.less_equal(ax, 1.0), res, math.nan)
+
+    @_float32_for_half
+    def arccos(self, x):
+        """np.arccos (FreeBSD's acos): pi/2 - (x + x R(x^2)) for |x| < 1/2; above, with
+        z = (1 - |x|)/2, s = sqrt(z): 2 (s + s R(z)) for x > 0, pi - 2 (s + s R(z)) below."""
+        k = self._k(x)
+        ax = self._fabs(x)
+        small = self.less(ax, 0.5)
+        z = self.where(small, self.mul(x, x), self.mul(self.subtract(1.0, ax), 0.5))
+        r = self._asin_ratio(z)
+        res_small = self.subtract(k.pio2_hi, self.subtract(x, self.subtract(k.pio2_lo,
+                                                                             self.mul(x, r))))
+        s = self._sqrt(z)
+        res_neg = self.subtract(k.pi_hi, self.mul(self.add(s, self.subtract(
+            self.mul(r, s), k.pio2_lo)), 2.0))
+        # x >= 1/2: s = w + c with w's square exact
+        w, _ = self._split(s)
+        den = self.add(s, w)
+        c = self.divide(self.subtract(z, self.mul(w, w)), self.where(self.equal(den, 0), 1.0,
+                                                                     den))
+        res_pos = self.mul(self.add(w, self.add(self.mul(r, s), c)), 2.0)
+        res = self.where(small, res_small, self.where(self.less(x, 0), res_neg, res_pos))
+        return self.where(self.less_equal(ax, 1.0), res, math.nan)
+
+    # ---- exponentials and logarithms -----------------------------------------------------------
+    @_float32_for_half
+    def expm1(self, x):
+        """np.expm1: e^x - 1. With u = fl(e^x), e^x = u e^(x - log u), so e^x - 1 =
+        (u - 1) + u (x - log u) to first order: u - 1 is exact near 0, x - log u (exact by
+        Sterbenz) carries exp's rounding error, and u == 1 gives x itself."""
+        k = self._k(x)
+        xc = self.maximum(x, -(k.p + 10.0))            # e^x - 1 rounds to -1 below
+        u = self.exp(xc)
+        finite_u = self.less(u, math.inf)
+        uc = self.where(finite_u, u, 1.0)
+        res = self.add(self.subtract(uc, 1.0), self.mul(uc, self.subtract(xc, self.log(uc))))
+        res = self.where(finite_u, res, u)
+        return self.where(self.equal(x, 0), x, res)
+
+    @_float32_for_half
+    def log1p(self, x):
+        """np.log1p: log(1 + x). With u = fl(1 + x) and c = (1 + x) - u exactly (TwoSum),
+        log(1 + x) = log(u) + log(1 + c/u) = log(u) + c/u: u == 1 gives c = x."""
+        u, c = self._two_sum(self.where(self.equal(x, math.inf), 0.0, x), 1.0)
+        uc = self.where(self.greater(u, 0), u, 1.0)
+        res = self.add(self.log(u), self.divide(c, uc))
+        res = self.where(self.equal(x, math.inf), x, res)
+        return self.where(self.equal(x, 0), x, res)
+
+    @_float32_for_half
+    def log2(self, x):
+        """np.log2: with x = m 2^e and m in [2^-0.5, 2^0.5], e + log(m) / ln 2 (exact for
+        powers of two)."""
+        k = self._k(x)
+        ok = self.mul(self.greater(x, 0), self.less(x, math.inf))
+        xc = self.where(ok, x, 1.0)
+        e = self._rint_small(self.mul(self.log(xc), k.inv_ln2))
+        m = self._ldexp(xc, self.neg(e))
+        res = self.add(e, self.mul(self.log(m), k.inv_ln2))
+        return self.where(ok, res, self.log(x))               # 0, negatives, inf, nan
+
+    @_float32_for_half
+    def log10(self, x):
+        """np.log10: with x = m 2^e, e log10(2) + log(m) / ln 10, log10(2) in two parts so
+        that e log10(2)'s leading part is exact."""
+        k = self._k(x)
+        ok = self.mul(self.greater(x, 0), self.less(x, math.inf))
+        xc = self.where(ok, x, 1.0)
+        e = self._rint_small(self.mul(self.log(xc), k.inv_ln2))
+        m = self._ldexp(xc, self.neg(e))
+        res = self.add(self.mul(e, k.log10_2_hi), self.add(
+            self.mul(e, k.log10_2_lo), self.mul(self.log(m), k.inv_ln10)))
+        return self.where(ok, res, self.log(x))
+
+    @_float32_for_half
+    def exp2(self, x):
+        """np.exp2: 2^x, as pow(2, x)."""
+        return self.pow(2.0, x)
+
+    # ---- hyperbolic functions ------------------------------------------------------------------
+    @_float32_for_half
+    def sinh(self, x):
+        """np.sinh (FreeBSD's sinh): with t = expm1|x|, (2t - t^2/(t + 1)) / 2 below 1,
+        (t + t/(t + 1)) / 2 below 22, e^|x| / 2 below log(max), (e^(|x|/2) / 2) e^(|x|/2)."""
+        k = self._k(x)
+        ax = self._fabs(x)
+        t = self.expm1(self.minimum(ax, k.sinh_exp_cut))
+        t1 = self.add(t, 1.0)
+        below_one = self.subtract(self.mul(t, 2.0), self.divide(self.mul(t, t), t1))
+        below_cut = self.add(t, self.divide(t, t1))
+        e = self.exp(self.minimum(ax, k.ln_max))
+        w = self.exp(self.mul(ax, 0.5))
+        res = self.where(self.less(ax, 1.0), self.mul(below_one, 0.5),
+                         self.where(self.less(ax, k.sinh_exp_cut), self.mul(below_cut, 0.5),
+                                    self.where(self.less(ax, k.ln_max), self.mul(e, 0.5),
+                                               self.mul(self.mul(w, 0.5), w))))
+        res = self.where(self.less(x, 0), self.neg(res), res)
+        return self.where(self.equal(x, 0), x, res)
+
+    @_float32_for_half
+    def cosh(self, x):
+        """np.cosh (FreeBSD's cosh): 1 + t^2 / (2 (1 + t)) with t = expm1|x| below ln2/2,
+        (e^|x| + 1/e^|x|) / 2 below 22, e^|x| / 2 below log(max), (e^(|x|/2) / 2) e^(|x|/2)."""
+        k = self._k(x)
+        ax = self._fabs(x)
+        t = self.expm1(self.minimum(ax, 0.5))
+        w1 = self.add(t, 1.0)
+        near_zero = self.add(1.0, self.divide(self.mul(t, t), self.add(w1, w1)))
+        e = self.exp(self.minimum(ax, k.ln_max))
+        below_cut = self.add(self.mul(e, 0.5), self.divide(0.5, e))
+        w = self.exp(self.mul(ax, 0.5))
+        return self.where(self.less(ax, 0.5 * k.ln2), near_zero,
+                          self.where(self.less(ax, k.sinh_exp_cut), below_cut,
+                                     self.where(self.less(ax, k.ln_max), self.mul(e, 0.5),
+                                                self.mul(self.mul(w, 0.5), w))))
+
+    @_float32_for_half
+    def arcsinh(self, x):
+        """np.arcsinh (FreeBSD's asinh): log|x| + ln 2 for huge |x|, log(2|x| + 1/(sqrt(x^2 + 1)
+        + |x|)) above 2, log1p(|x| + x^2 / (1 + sqrt(1 + x^2))) below."""
+        k = self._k(x)
+        ax = self._fabs(x)
+        huge = self.add(self.log(ax), k.ln2)
+        a = self.minimum(ax, k.huge_log)
+        large = self.log(self.add(self.mul(a, 2.0), self.divide(
+            1.0, self.add(self._sqrt(self.add(self.mul(a, a), 1.0)), a))))
+        a = self.minimum(ax, 2.0)
+        t = self.mul(a, a)
+        small = self.log1p(self.add(a, self.divide(t, self.add(1.0, self._sqrt(
+            self.add(1.0, t))))))
+        res = self.where(self.greater(ax, k.huge_log), huge,
+                         self.where(self.greater(ax, 2.0), large, small))
+        res = self.where(self.less(x, 0), self.neg(res), res)
+        return self.where(self.equal(x, 0), x, res)
+
+    @_float32_for_half
+    def arccosh(self, x):
+        """np.arccosh (FreeBSD's acosh): log x + ln 2 for huge x, log(2x - 1/(x + sqrt(x^2 -
+        1))) above 2, log1p(t + sqrt(2t + t^2)) with t = x - 1 below; nan below 1."""
+        k = self._k(x)
+        huge = self.add(self.log(self.maximum(x, 1.0)), k.ln2)
+        a = self.clip(x, 1.0, k.huge_log)
+        large = self.log(self.subtract(self.mul(a, 2.0), self.divide(
+            1.0, self.add(a, self._sqrt(self.subtract(self.mul(a, a), 1.0))))))
+        t = self.subtract(self.clip(x, 1.0, 2.0), 1.0)
+        small = self.log1p(self.add(t, self._sqrt(self.add(self.mul(t, 2.0), self.mul(t, t)))))
+        res = self.where(self.greater(x, k.huge_log), huge,
+                         self.where(self.greater(x, 2.0), large, small))
+        return self.where(self.greater_equal(x, 1.0), res, math.nan)
+
+    @_float32_for_half
+    def arctanh(self, x):
+        """np.arctanh (FreeBSD's atanh): log1p(2|x| / (1 - |x|)) / 2, written as
+        log1p(2|x| + 2|x|^2 / (1 - |x|)) / 2 below 1/2; +-inf at +-1, nan beyond."""
+        ax = self._fabs(x)
+        one_minus = self.subtract(1.0, ax)
+        a = self.minimum(ax, 0.5)
+        t = self.mul(a, 2.0)
+        small = self.log1p(self.add(t, self.divide(self.mul(t, a), self.subtract(1.0, a))))
+        large = self.log1p(self.divide(self.mul(ax, 2.0), self.where(
+            self.greater(one_minus, 0), one_minus, 1.0)))
+        res = self.mul(self.where(self.less(ax, 0.5), small, large), 0.5)
+        res = self.where(self.equal(ax, 1.0), math.inf, res)
+        res = self.where(self.less(x, 0), self.neg(res), res)
+        res = self.where(self.equal(x, 0), x, res)
+        return self.where(self.less_equal(ax, 1.0), res, math.nan)
+
+    # ---- error function ------------------------------------------------------------------------
+    def _erfc_large(self, ax):
+        """erfc(ax) for ax >= 0.46875 by Cody's rational approximations, e^-ax^2 R(ax) with R
+        = C/D below 4 and (1/sqrt(pi) - P/Q(1/ax^2) / ax^2) / ax above. e^-ax^2 is computed as
+        e^-h^2 e^-(ax - h)(ax + h) with h the upper half of ax's bits, so h^2 is exact: a
+        rounded ax^2 would cost up to ax^2 ulps (700 at ax = 26)."""
+        k = self._k(ax)
+        a = self.clip(ax, 0.46875, k.erfc_zero)
+        mid = self._div_newton(self._horner(_ERF_C, a), self._horner(_ERF_D, a))
+        at = self.maximum(a, 4.0)                           # the clamp keeps unused lanes finite
+        iz = self.divide(1.0, self.mul(at, at))
+        tail = self.divide(self.subtract(_FRAC_1_SQRT_PI, self.mul(iz, self.divide(
+            self._horner(_ERF_P, iz), self._horner(_ERF_Q, iz)))), at)
+        # e^-a^2 = e^-h^2 e^-d with d = (a - h)(a + h) < 0.04 (float32; h has 12 bits):
+        # e^-d by its series
+        h, _ = self._split(a)
+        d = self.mul(self.subtract(a, h), self.add(a, h))
+        gauss = self.mul(self.exp(self.neg(self.mul(h, h))),
+                         self._horner((-1 / 120, 1 / 24, -1 / 6, 0.5, -1.0, 1.0), d))
+        res = self.mul(gauss, self.where(self.greater(a, 4.0), tail, mid))
+        return self.where(self.greater_equal(ax, k.erfc_zero), 0.0, res)
+
+    def _erf_small(self, x):
+        """erf(x) = x A(x^2) / B(x^2) for |x| <= 0.46875 (Cody)."""
+        z = self.mul(x, x)
+        return self.mul(x, self.divide(self._horner(_ERF_A, z), self._horner(_ERF_B, z)))
+
+    @_float32_for_half
+    def erfc(self, x):
+        """scipy.special.erfc: 1 - erf(x), accurate in both tails: 1 - erf(x) only where erf
+        is below 1/2, Cody's erfc approximations above, erfc(-x) = 2 - erfc(x)."""
+        ax = self._fabs(x)
+        small = self.less_equal(ax, 0.46875)
+        near = self.subtract(1.0, self._erf_small(self.where(small, x, 0.0)))
+        tail = self._erfc_large(self.where(small, 0.5, ax))
+        far = self.where(self.less(x, 0), self.subtract(2.0, tail), tail)
+        return self.where(small, near, self.where(self.equal(x, x), far, x))
+
+    @_float32_for_half
     def erf(self, x):
-        # W. J. Cody's rational approximations (Math. Comp. 23, 1969), three intervals of |x|.
-        ax = self.abs(x)
+        """Proposed replacement for Device.erf, sharing _erfc_large with erfc (and its exact
+        e^-x^2): x A/B below 0.46875, sign(x) (1 - erfc|x|) above."""
+        ax = self._fabs(x)
+        small = self.less_equal(ax, 0.46875)
+        near = self._erf_small(self.where(small, x, 0.0))
+        far = self.subtract(1.0, self._erfc_large(self.where(small, 0.5, ax)))
+        far = self.where(self.less(x, 0), self.neg(far), far)
+        return self.where(small, near, self.where(self.equal(x, x), far, x))
 
-        def poly(coefs, z):
-            acc = coefs[0]
-            for c in coefs[1:]:
-                acc = self.add(self.mul(acc, z), c)
-            return acc
+    # ---- hypot ---------------------------------------------------------------------------------
+    @_float32_for_half
+    def hypot(self, x, y):
+        """np.hypot: sqrt(x^2 + y^2) without overflow or underflow: both scaled by the power
+        of two nearest the larger, the sum of squares kept in two floats (TwoProduct), and
+        the square root corrected once with its exact residual."""
+        ax, ay = self._fabs(x), self._fabs(y)
+        big, small = self.maximum(ax, ay), self.minimum(ax, ay)
+        ok = self.mul(self.greater(big, 0), self.less(big, math.inf))
+        bc = self.where(ok, big, 1.0)
+        e = self._rint_small(self.mul(self.log(bc), self._k(x).inv_ln2))
+        a = self._ldexp(bc, self.neg(e))                       # in [2^-0.5, 2^0.5]
+        b = self._ldexp(self.where(ok, small, 0.0), self.neg(e))
+        p1, e1 = self._two_prod(a, a)
+        p2, e2 = self._two_prod(b, b)
+        s, es = self._two_sum(p1, p2)
+        lo = self.add(es, self.add(e1, e2))
+        r = self._sqrt(s)
+        rr, err = self._two_prod(r, r)
+        # sqrt(s + lo) = r + (s + lo - r^2) / (2 r)
+        r = self.add(r, self.divide(self.add(self.subtract(self.subtract(s, rr), err), lo),
+                                    self.mul(r, 2.0)))
+        res = self._ldexp(r, e)
+        inf = self._or(self.equal(ax, math.inf), self.equal(ay, math.inf))
+        nan = self._or(self.not_equal(x, x), self.not_equal(y, y))
+        res = self.where(ok, res, self._select(x, (self.equal(big, 0),), (0.0,), math.nan))
+        return self.where(inf, math.inf, self.where(nan, math.nan, res))
 
-        z = self.mul(ax, ax)
-        small = self.mul(x, self.divide(poly(_ERF_A, z), poly(_ERF_B, z)))
-        mid = self.divide(poly(_ERF_C, ax), poly(_ERF_D, ax))
-        iz = self.divide(1, self.maximum(z, 16.0))  # the clamp keeps unused lanes finite
-        tail = self.mul(self.subtract(_FRAC_1_SQRT_PI, self.mul(iz, self.divide(
-            poly(_ERF_P, iz), poly(_ERF_Q, iz)))), self.divide(1, self.maximum(ax, 4.0)))
-        erfc = self.mul(self.exp(self.neg(z)), self.where(self.greater(ax, 4.0), tail, mid))
-        large = self.mul(self.sign(x), self.subtract(1, erfc))
-        return self.where(self.greater(ax, 0.46875), large, small)
+    # integers and bits: two's complement arithmetic, which wraps modulo 2^n as NumPy's does
+    def _int_operands(self, x, y):
+        """x and y as arrays of one integer (or bool) dtype, NumPy's promotion of the two; a
+        Python int becomes a 0-d array of the other operand's dtype (NumPy 2's weak scalars:
+        a value out of that dtype's range raises OverflowError, as in NumPy)."""
+        if not hasattr(x, "dtype"):
+            x = self.full((), x, y.dtype)
+        if not hasattr(y, "dtype"):
+            y = self.full((), y, x.dtype)
+        dtype = np.result_type(x.dtype, y.dtype)
+        if x.dtype != dtype:
+            x = self.astype(x, dtype)
+        if y.dtype != dtype:
+            y = self.astype(y, dtype)
+        return x, y
+
+    def int_divmod(self, x, y):
+        """np.divmod for integers: (x // y, x % y), the floor quotient and the remainder with
+        the sign of y; both 0 where y == 0 (as NumPy, which also warns), and the quotient of
+        min // -1 wraps to min."""
+        x, y = self._int_operands(x, y)
+        dtype = x.dtype
+        bits = np.iinfo(dtype).bits
+        zero = self.equal(y, 0)
+        y = self.add(y, self.astype(zero, dtype))  # divide by 1 there, and zero q at the end
+
+        # Estimate q by float64 division and correct it with the exact remainder r = x - q y.
+        # A round divides r by y in float64: fl(fl(r) / fl(y)) is within four roundings,
+        # a factor (1 + u)^3 / (1 - u) < 1 + 6u (u = 2^-53), of the exact t = r / y; shrunk
+        # by 1 - 8u (= 1 - 2^-50) it is below |t| in magnitude, and truncated (astype) it is an
+        # integer d with |t| - 1 - 14u |t| < |d| <= |t| and d of t's sign. So d y never
+        # overshoots r: r - d y keeps r's sign and is in range (for unsigned types too), and
+        # q + d and d y, which may wrap, are right modulo 2^n, which is all they need to be.
+        # The new |r| = |y| (|t| - |d|) is below |y| + 2^-49 |r|; from |x| <= 2^bits, after k
+        # rounds |r| < (1 + 2^-48) |y| + 2^(bits - 49 k), under 2 |y| for k = ceil(bits / 48):
+        # one round up to 32 bits (float64 holds those integers exactly), two for 64 bits.
+        yf = self.astype(y, np.float64)
+        q, r = None, x
+        for _ in range(-(-bits // 48)):
+            t = self.mul(self.divide(self.astype(r, np.float64), yf), _QUOTIENT_SHRINK)
+            d = self.astype(t, dtype)
+            q = d if q is None else self.add(q, d)
+            r = self.subtract(r, self.mul(d, y))
+
+        # Now r has x's sign (or is 0) and |r| < 2 |y|, so floor(r / y) is 1, 0, -1 or -2:
+        # [r / y >= 1] - [r / y < 0] - [r / y < -1], found by comparisons that never form -y
+        # (out of range for y = min); add it to q and take it times y from r.
+        if np.iinfo(dtype).min < 0:
+            positive = self.greater(y, 0)
+            negative = self.logical_not(positive)  # y != 0 here
+
+            def by_sign(if_positive, if_negative):
+                # one test where y > 0, the other where y < 0 (at most one product holds)
+                return self.not_equal(self.mul(positive, if_positive),
+                                      self.mul(negative, if_negative))
+
+            r_plus_y = self.add(r, y)  # no overflow where r and y have opposite signs
+            up = by_sign(self.greater_equal(r, y), self.less_equal(r, y))
+            below = by_sign(self.less(r, 0), self.greater(r, 0))
+            far_below = self.mul(below, by_sign(self.less(r_plus_y, 0),
+                                                self.greater(r_plus_y, 0)))
+            s = self.subtract(self.astype(up, dtype), self.add(self.astype(below, dtype),
+                                                               self.astype(far_below, dtype)))
+        else:  # r >= 0 and y > 0: floor(r / y) is 0 or 1
+            s = self.astype(self.greater_equal(r, y), dtype)
+        q = self.add(q, s)
+        r = self.subtract(r, self.mul(s, y))
+        q = self.mul(q, self.astype(self.logical_not(zero), dtype))
+        return q, r
+
+    def _int_bits(self, x):
+        """The bits of integer array x, most significant first, as pairs (bool array, weight)
+        with x = sum of weight * bit: two's complement, so the sign bit of a signed type
+        weighs -2^(n-1) (min), and 2^(n-1) in an unsigned one."""
+        info = np.iinfo(x.dtype)
+        n = info.bits
+        if info.min < 0:
+            top, weight = self.less(x, 0), int(info.min)
+        else:
+            top, weight = self.greater_equal(x, 2 ** (n - 1)), 2 ** (n - 1)
+        yield top, weight
+        # p is x with the bits below k + 1 cleared (p <= x < p + 2^(k+1)), so bit k is set
+        # where x >= p + 2^k; p + 2^k never overflows: it is at most x with its low bits set
+        p = self.mul(self.astype(top, x.dtype), weight)
+        for k in range(n - 2, -1, -1):
+            bit = self.greater_equal(x, self.add(p, 2 ** k))
+            yield bit, 2 ** k
+            if k:
+                p = self.add(p, self.mul(self.astype(bit, x.dtype), 2 ** k))
+
+    def bitwise_and(self, x, y):
+        """np.bitwise_and: x & y, bit by bit; logical and for bools."""
+        x, y = self._int_operands(x, y)
+        if x.dtype == np.bool_:
+            return self.mul(x, y)
+        # sum over the bits of weight * (bit of x and bit of y), which stays in range
+        out = None
+        for (a, weight), (b, _) in zip(self._int_bits(x), self._int_bits(y), strict=True):
+            term = self.mul(self.astype(self.mul(a, b), x.dtype), weight)
+            out = term if out is None else self.add(out, term)
+        return out
+
+    def bitwise_or(self, x, y):
+        """np.bitwise_or: x | y, bit by bit; logical or for bools."""
+        x, y = self._int_operands(x, y)
+        if x.dtype == np.bool_:  # x or y = not (not x and not y)
+            return self.logical_not(self.mul(self.logical_not(x), self.logical_not(y)))
+        # x + y = (x | y) + (x & y) bit by bit (a + b = (a or b) + (a and b)), modulo 2^n too
+        return self.subtract(self.add(x, y), self.bitwise_and(x, y))
+
+    def bitwise_xor(self, x, y):
+        """np.bitwise_xor: x ^ y, bit by bit; logical xor (x != y) for bools."""
+        x, y = self._int_operands(x, y)
+        if x.dtype == np.bool_:
+            return self.not_equal(x, y)
+        # x + y = (x ^ y) + 2 (x & y) bit by bit (a + b = (a xor b) + 2 (a and b)), modulo 2^n
+        return self.subtract(self.add(x, y), self.mul(self.bitwise_and(x, y), 2))
+
+    def invert(self, x):
+        """np.invert: ~x, every bit flipped (-x - 1 in two's complement); logical not for
+        bools."""
+        if x.dtype == np.bool_:
+            return self.logical_not(x)
+        # ~x = -(x + 1) = (x + 1) times the all-ones value, modulo 2^n
+        return self.mul(self.add(x, 1), self.full((), _all_ones(x.dtype), x.dtype))
+
+    def left_shift(self, x, k):
+        """np.left_shift: x << k = x * 2^k modulo 2^n; 0 for shifts k < 0 or k >= n bits (as
+        NumPy and torch)."""
+        x, k = self._int_operands(x, k)
+        bits = np.iinfo(x.dtype).bits
+        inside = self.astype(self.mul(self.greater_equal(k, 0), self.less(k, bits)), x.dtype)
+        # 2 ** k by the device's integer pow, which wraps 2^(n-1) to min in a signed type;
+        # shifts outside [0, n) raise 2 to 0 (a negative power of an integer is an error)
+        scale = self.pow(self.full((), 2, x.dtype), self.mul(k, inside))
+        return self.mul(self.mul(x, scale), inside)
+
+    def right_shift(self, x, k):
+        """np.right_shift: x >> k = floor(x / 2^k), arithmetic (sign-filling) for signed types;
+        for shifts k < 0 or k >= n bits, -1 for negative x and 0 otherwise (as NumPy and
+        torch)."""
+        x, k = self._int_operands(x, k)
+        info = np.iinfo(x.dtype)
+        signed = info.min < 0
+        # 2^k is in range for k < n - 1 (signed) or k < n (unsigned); the signed shift by
+        # n - 1 leaves only the sign, as a shift past the end does
+        last = info.bits - 1 if signed else info.bits
+        inside = self.mul(self.greater_equal(k, 0), self.less(k, last))
+        scale = self.pow(self.full((), 2, x.dtype), self.mul(k, self.astype(inside, x.dtype)))
+        out = self.mul(self.int_divmod(x, scale)[0], self.astype(inside, x.dtype))
+        if signed:  # -1 where x < 0 and the shift is outside
+            fill = self.mul(self.less(x, 0), self.logical_not(inside))
+            out = self.subtract(out, self.astype(fill, x.dtype))
+        return out
 
     # reductions
     def min(self, x, axis=None, keepdims=False):
-        return self.neg(self.max(self.neg(x), axis, keepdims))
+        return self._reverse_order(self.max(self._reverse_order(x), axis, keepdims))
 
     def argmin(self, x, axis=None, keepdims=False):
-        return self.argmax(self.neg(x), axis, keepdims)
+        return self.argmax(self._reverse_order(x), axis, keepdims)
 
     def pool_argmax(self, x, k):
         """For x of shape (*kernel, *rest) with k kernel axes: the flat kernel offset (int64,
@@ -335,6 +1264,190 @@ class Device:
         has_nan = ones(self.greater_equal(last_nan, 0))
         return self.add(first, self.mul(has_nan, self.subtract(last_nan, first)))
 
+    # scans and products: a shift along an axis is an as_strided view of two copies of the
+    # array end to end, so every read is in bounds, and where masks the lanes left over
+    def _lanes(self, x, axis):
+        """x with `axis` moved last and the other axes merged, shape (rows, n), and a function
+        that puts an array of that shape back into x's layout."""
+        ndim = len(x.shape)
+        perm = tuple(a for a in range(ndim) if a != axis) + (axis,)
+        lead = tuple(x.shape[a] for a in perm[:-1])
+        n = x.shape[axis]
+        moved = x if axis == ndim - 1 else self.transpose(x, perm)
+        inverse = tuple(perm.index(a) for a in range(ndim))
+
+        def restore(y):
+            y = self.reshape(y, lead + (n,))
+            return y if axis == ndim - 1 else self.transpose(y, inverse)
+
+        return self.reshape(moved, (_size(lead), n)), restore
+
+    def _doubled(self, y):
+        """Two copies of y's elements end to end, shape (2, size): any window of y's size
+        inside it is in bounds, which lets as_strided shift along an axis."""
+        total = _size(y.shape)
+        return self.broadcast_to(self.reshape(y, (1, total)), (2, total))
+
+    def _shifted(self, y, s):
+        """For y of shape (rows, n), a view whose [r, i] is y[r, i - s] where i >= s; lanes
+        i < s hold other elements of y, for the caller to mask."""
+        m, n = y.shape
+        return self.as_strided(self._doubled(y), (m, n), (n, 1), m * n - s)
+
+    def _scan(self, arrays, combine):
+        """Inclusive scan along the last axis of (rows, n) arrays (a tuple, scanned together),
+        Hillis and Steele's: after the step with shift s, lane i combines lanes i - 2s + 1 ..
+        i, so log2(n) steps cover every prefix. combine(earlier, later) takes and returns a
+        tuple and must be associative."""
+        n = arrays[0].shape[1]
+        lane = self.arange(n, np.int64)
+        s = 1
+        while s < n:
+            has_partner = self.greater_equal(lane, s)
+            earlier = tuple(self._shifted(a, s) for a in arrays)
+            combined = combine(earlier, arrays)
+            arrays = tuple(self.where(has_partner, c, a) for c, a in zip(combined, arrays))
+            s *= 2
+        return arrays
+
+    def _cumulative(self, x, axis, combine):
+        """The running combination of x's elements along `axis` (a scan), in NumPy's result
+        dtype."""
+        dtype = _accumulated_dtype(x.dtype)
+        work = _work_dtype(dtype)
+        if x.dtype != work:
+            x = self.astype(x, work)
+        if _size(x.shape) == 0:
+            return self.astype(x, dtype)
+        rows, restore = self._lanes(x, axis)
+        (out,) = self._scan((rows,), lambda earlier, later: (combine(earlier[0], later[0]),))
+        out = restore(out)
+        return out if work == dtype else self.astype(out, dtype)
+
+    def _cumulative_extreme(self, x, axis, wins):
+        # Scan (value, index) pairs: the later candidate takes over where it is nan or where
+        # wins(later, earlier) (>= for the max: the latest of tied maxima, as torch), so a nan
+        # stays until the next nan. That is the maximum under the order "nan above numbers,
+        # ties broken by the later index", hence associative; values are x at the index.
+        work = _work_dtype(x.dtype)
+        rows, restore = self._lanes(x if x.dtype == work else self.astype(x, work), axis)
+        m, n = rows.shape
+        index = self.add(self.full((m, n), 0, np.int64), self.arange(n, np.int64))
+
+        def combine(earlier, later):
+            (v0, i0), (v1, i1) = earlier, later
+            take = wins(v1, v0)
+            if x.dtype.kind == "f":
+                take = self.add(take, self.not_equal(v1, v1))  # bool + bool is "or"
+            return self.where(take, v1, v0), self.where(take, i1, i0)
+
+        values, index = self._scan((rows, index), combine) if m * n else (rows, index)
+        values = restore(values)
+        return (values if x.dtype == work else self.astype(values, x.dtype)), restore(index)
+
+    def prod(self, x, axis=None, keepdims=False):
+        """np.prod over `axis` (None or a sorted tuple of non-negative ints): a pairwise tree of
+        products over the reduced elements, padded with ones to a power of two."""
+        ndim = len(x.shape)
+        axes = tuple(range(ndim)) if axis is None else tuple(axis)
+        dtype = _accumulated_dtype(x.dtype)
+        work = _work_dtype(dtype)
+        if x.dtype != work:
+            x = self.astype(x, work)
+        kept = tuple(a for a in range(ndim) if a not in axes)
+        lead = tuple(x.shape[a] for a in kept)
+        m, n = _size(lead), _size(x.shape[a] for a in axes)
+        if m * n == 0:
+            out = self.full(lead, 1, work)
+        else:
+            moved = x if kept + axes == tuple(range(ndim)) else self.transpose(x, kept + axes)
+            y = self.reshape(moved, (m, n))
+            width = 1 << (n - 1).bit_length()
+            if width > n:  # read past each row (in bounds, in the doubled copy), then mask
+                wide = self.as_strided(self._doubled(y), (m, width), (n, 1))
+                y = self.where(self.less(self.arange(width, np.int64), n), wide, 1)
+            while width > 1:
+                width //= 2
+                y = self.mul(self.as_strided(y, (m, width), (2 * width, 1)),
+                             self.as_strided(y, (m, width), (2 * width, 1), width))
+            out = self.reshape(y, lead)
+        if keepdims:
+            out = self.reshape(out, tuple(1 if a in axes else x.shape[a] for a in range(ndim)))
+        return out if work == dtype else self.astype(out, dtype)
+
+    def cumsum(self, x, axis):
+        """np.cumsum along one int axis (bools and narrow ints accumulate in int64, as NumPy):
+        a Hillis-Steele scan, exact for integers."""
+        return self._cumulative(x, axis, self.add)
+
+    def cumprod(self, x, axis):
+        """np.cumprod along one int axis: a Hillis-Steele scan, exact for integers."""
+        return self._cumulative(x, axis, self.mul)
+
+    def logcumsumexp(self, x, axis):
+        """torch.logcumsumexp along one int axis (floats): log of the running sums of e^x, a
+        scan of the stable pairwise log-add-exp."""
+        return self._cumulative(x, axis, self.logaddexp)
+
+    def cummax(self, x, axis):
+        """torch.cummax along one int axis: (running maxima, their indices int64), the latest
+        index among tied maxima; from a nan on, the values are nan and the index is the
+        latest nan's."""
+        return self._cumulative_extreme(x, axis, self.greater_equal)
+
+    def cummin(self, x, axis):
+        """torch.cummin along one int axis: as cummax with minima (ties: the latest index)."""
+        return self._cumulative_extreme(x, axis, self.less_equal)
+
+    # sorting and searching
+    def argsort(self, x, axis, descending=False):
+        """Stable argsort (int64) along one int axis, as torch.sort(stable=True): ties keep
+        their order in both directions, nan sorts above every number, -0.0 == 0.0."""
+        rows, restore = self._lanes(x, axis)
+        m, n = rows.shape
+        xi = self.reshape(rows, (m, n, 1))
+        xj = self.reshape(rows, (m, 1, n))
+        # rank_i = #{j: x_j goes before x_i} + #{j < i: x_j ties with x_i}: O(n^2) comparisons
+        ahead = self.greater(xj, xi) if descending else self.less(xj, xi)
+        ahead = self.astype(ahead, np.int64)
+        tie = self.astype(self.equal(xj, xi), np.int64)
+        if x.dtype.kind == "f":
+            nan_i = self.astype(self.not_equal(xi, xi), np.int64)
+            nan_j = self.astype(self.not_equal(xj, xj), np.int64)
+            # a nan goes after every number ascending, before every number descending
+            if descending:
+                ahead = self.add(ahead, self.mul(nan_j, self.subtract(1, nan_i)))
+            else:
+                ahead = self.add(ahead, self.mul(nan_i, self.subtract(1, nan_j)))
+            tie = self.add(tie, self.mul(nan_i, nan_j))
+        lane = self.arange(n, np.int64)
+        earlier = self.astype(self.less(self.reshape(lane, (1, n)), self.reshape(lane, (n, 1))),
+                              np.int64)  # [i, j]: j < i
+        rank = self.sum(self.add(ahead, self.mul(tie, earlier)), (2,))
+        # the inverse permutation, order[r] = the i of rank r, by a one-hot sum over i
+        hot = self.astype(self.equal(self.reshape(rank, (m, n, 1)),
+                                     self.reshape(lane, (1, 1, n))), np.int64)
+        order = self.sum(self.mul(hot, self.reshape(lane, (1, n, 1))), (1,))
+        return restore(order)
+
+    def searchsorted(self, sorted_seq, values, right=False):
+        """torch.searchsorted (int64): for each value, the number of elements of sorted_seq
+        below it (right=True: not above it), along the last axis of sorted_seq, which is 1-D or
+        has values' leading dims; a nan value goes after everything (index n), as in torch."""
+        n = sorted_seq.shape[-1]
+        seq = sorted_seq
+        if len(sorted_seq.shape) > 1:
+            if tuple(sorted_seq.shape[:-1]) != tuple(values.shape[:-1]):
+                raise ValueError(f"searchsorted: sorted_seq {tuple(sorted_seq.shape)} and values "
+                                 f"{tuple(values.shape)} differ in their leading dims")
+            seq = self.reshape(sorted_seq, tuple(sorted_seq.shape[:-1]) + (1, n))
+        v = self.reshape(values, tuple(values.shape) + (1,))
+        below = self.less_equal(seq, v) if right else self.less(seq, v)
+        count = self.sum(self.astype(below, np.int64), (len(values.shape),))
+        if values.dtype.kind == "f":
+            count = self.where(self.not_equal(values, values), self.full((), n, np.int64), count)
+        return count
+
     # contraction
     def matmul(self, x, y):
         """Batched matrix product of two arrays of at least two dimensions."""
@@ -343,6 +1456,177 @@ class Device:
         y = self.broadcast_to(y, batch + y.shape[-2:])
         b = "".join(_LETTERS[:len(batch)])
         return self.einsum(f"{b}ij,{b}jk->{b}ik", x, y)
+
+    # linear algebra on batches (..., n, n): LU with partial pivoting, a column at a time, each
+    # step vectorised over the batch; the decompositions beyond Cholesky have no default
+    def _last(self, a, k):
+        """a[..., k] as a view."""
+        return self.as_strided(a, tuple(a.shape[:-1]), _contiguous_strides(a.shape)[:-1], k)
+
+    def _row(self, a, k):
+        """a[..., k, :] as a view."""
+        strides = _contiguous_strides(a.shape)
+        return self.as_strided(a, tuple(a.shape[:-2]) + (a.shape[-1],), strides[:-2] + (1,),
+                               k * a.shape[-1])
+
+    def _diagonal(self, a):
+        """The diagonals a[..., i, i] of a batch of square matrices, as a view."""
+        n = a.shape[-1]
+        strides = _contiguous_strides(a.shape)
+        return self.as_strided(a, tuple(a.shape[:-1]), strides[:-2] + (n + 1,))
+
+    def _swap_rows(self, m, k, at_p):
+        """m (..., n, c) with its rows k and p exchanged, p marked by the one-hot at_p (..., n).
+        Row p is read by a max over the other rows filled with -inf, which is exact."""
+        n = m.shape[-2]
+        hot = self.reshape(at_p, tuple(at_p.shape) + (1,))
+        row_p = self.max(self.where(hot, m, self.full((), -np.inf, m.dtype)),
+                         (len(m.shape) - 2,), True)
+        row_k = self.reshape(self._row(m, k), tuple(m.shape[:-2]) + (1, m.shape[-1]))
+        is_k = self.equal(self.reshape(self.arange(n, np.int64), (n, 1)), k)
+        return self.where(is_k, row_p, self.where(hot, row_k, m))
+
+    def _lu(self, a, rhs=None):
+        """Gaussian elimination with partial pivoting (LAPACK's getrf: the pivot is the first
+        largest |a_ik| at or below the diagonal) on a batch (..., n, n), one column at a time,
+        each step vectorised over the batch. Returns (u, sign, rhs): u has U on and above its
+        diagonal (below it, the rounding residue of the eliminated entries, never read), sign
+        the parity of the row exchanges (+-1 in a's dtype, shape ...), and rhs (..., n, k) with
+        the same row operations applied (L^-1 P b), or None."""
+        n = a.shape[-1]
+        batch = tuple(a.shape[:-2])
+        axis = len(batch)  # the axis of a column of a, and of a row of rhs
+        lane = self.arange(n, np.int64)
+        one, minus_one = self.full((), 1, a.dtype), self.full((), -1, a.dtype)
+        sign = self.full(batch, 1, a.dtype)
+        for k in range(n):
+            col = self._last(a, k)
+            p = self.argmax(self.where(self.greater_equal(lane, k), self.abs(col), -1), axis,
+                            True)
+            at_p = self.equal(lane, p)
+            pivot = self.max(self.where(at_p, col, self.full((), -np.inf, a.dtype)), (axis,))
+            sign = self.mul(sign, self.where(self.equal(self.reshape(p, batch), k), one,
+                                             minus_one))
+            a = self._swap_rows(a, k, at_p)
+            if rhs is not None:
+                rhs = self._swap_rows(rhs, k, at_p)
+            # row_i -= (a_ik / pivot) row_k below the pivot; a zero pivot is the largest |a_ik|
+            # from row k down, so that column is already zero there: nothing to eliminate
+            safe = self.where(self.equal(pivot, 0), one, pivot)
+            factors = self.where(self.greater(lane, k), self.divide(
+                self._last(a, k), self.reshape(safe, batch + (1,))), 0)
+            factors = self.reshape(factors, batch + (n, 1))
+            below = self.greater(self.reshape(lane, (n, 1)), k)
+            a = self.where(below, self.subtract(a, self.mul(factors, self.reshape(
+                self._row(a, k), batch + (1, n)))), a)
+            if rhs is not None:
+                rhs = self.where(below, self.subtract(rhs, self.mul(factors, self.reshape(
+                    self._row(rhs, k), batch + (1, rhs.shape[-1])))), rhs)
+        return a, sign, rhs
+
+    def _back_substitute(self, u, y):
+        """x with u x = y, u's upper triangle (..., n, n) and y (..., n, k), from the last row
+        up: x_k = (y_k - sum_{j > k} u_kj x_j) / u_kk."""
+        n = u.shape[-1]
+        batch = tuple(u.shape[:-2])
+        b = _LETTERS[:len(batch)]
+        lane = self.arange(n, np.int64)
+        rows = self.reshape(lane, (n, 1))
+        x = self.full(tuple(y.shape), 0, y.dtype)
+        diagonal = self._diagonal(u)
+        for k in reversed(range(n)):
+            # x's rows up to k are still zero; the mask keeps u's residue left of the
+            # diagonal out of the sum all the same
+            u_row = self.where(self.greater(lane, k), self._row(u, k), 0)
+            known = self.einsum(f"{b}j,{b}jc->{b}c", u_row, x)
+            x_k = self.divide(self.subtract(self._row(y, k), known),
+                              self.reshape(self._last(diagonal, k), batch + (1,)))
+            x = self.where(self.equal(rows, k), self.reshape(x_k, batch + (1, y.shape[-1])), x)
+        return x
+
+    def _require_nonsingular(self, u):
+        # NumPy raises when LAPACK meets an exactly zero pivot; so does this (one host sync)
+        zero_pivots = self.sum(self.astype(self.equal(self._diagonal(u), 0), np.int64))
+        if int(self.to_host(zero_pivots)) > 0:
+            raise np.linalg.LinAlgError("Singular matrix")
+
+    def solve(self, a, b):
+        """np.linalg.solve: x with a x = b for a (..., n, n) and b (..., n, k) (or (n,)), by
+        LU with partial pivoting; raises LinAlgError("Singular matrix") on a zero pivot."""
+        vector = len(b.shape) == 1
+        if vector:
+            b = self.reshape(b, (b.shape[0], 1))
+        batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+        a = self.broadcast_to(a, batch + tuple(a.shape[-2:]))
+        b = self.broadcast_to(b, batch + tuple(b.shape[-2:]))
+        u, _, y = self._lu(a, b)
+        self._require_nonsingular(u)
+        x = self._back_substitute(u, y)
+        return self.reshape(x, batch + (b.shape[-2],)) if vector else x
+
+    def inv(self, a):
+        """np.linalg.inv of a batch (..., n, n): solve(a, I); raises LinAlgError on a zero
+        pivot."""
+        n = a.shape[-1]
+        lane = self.arange(n, np.int64)
+        eye = self.astype(self.equal(self.reshape(lane, (n, 1)), lane), a.dtype)
+        return self.solve(a, self.add(self.full(tuple(a.shape), 0, a.dtype), eye))
+
+    def slogdet(self, a):
+        """np.linalg.slogdet of a batch (..., n, n): (sign, log|det|) from the LU pivots;
+        a zero pivot gives (0, -inf), as NumPy."""
+        u, sign, _ = self._lu(a)
+        pivots = self._diagonal(u)
+        axis = (len(a.shape) - 2,)
+        sign = self.mul(sign, self.prod(self.sign(pivots), axis))
+        sign = self.where(self.equal(sign, 0), 0, sign)  # +0.0, as NumPy, not -0.0
+        logs = self.log(self.where(self.equal(pivots, 0), 1, self.abs(pivots)))
+        logabsdet = self.where(self.equal(sign, 0), self.full((), -np.inf, a.dtype),
+                               self.sum(logs, axis))
+        return sign, logabsdet
+
+    def det(self, a):
+        """np.linalg.det of a batch (..., n, n): sign * exp(log|det|), as NumPy computes it."""
+        sign, logabsdet = self.slogdet(a)
+        return self.mul(sign, self.exp(logabsdet))
+
+    def cholesky(self, a):
+        """np.linalg.cholesky: lower L with L L^T = a, from a's lower triangle; raises
+        LinAlgError("Matrix is not positive definite") as NumPy where a pivot is <= 0 (a nan
+        is no such pivot: it spreads to the rest of L, as NumPy with OpenBLAS does)."""
+        n = a.shape[-1]
+        batch = tuple(a.shape[:-2])
+        b = _LETTERS[:len(batch)]
+        lane = self.arange(n, np.int64)
+        low = self.full(tuple(a.shape), 0, a.dtype)
+        failed = self.full(batch, False, np.bool_)
+        for j in range(n):
+            # s_i = a_ij - sum_{k < j} l_ik l_jk for every row i (the columns of low from j on
+            # are still zero); l_jj = sqrt(s_j), l_ij = s_i / l_jj below
+            s = self.subtract(self._last(a, j), self.einsum(f"{b}ik,{b}k->{b}i", low,
+                                                              self._row(low, j)))
+            d = self._last(s, j)
+            not_positive = self.less_equal(d, 0)
+            failed = self.add(failed, not_positive)  # bool + bool is "or"
+            root = self.reshape(self.pow(self.where(not_positive, 1, d), 0.5), batch + (1,))
+            column = self.where(self.greater(lane, j), self.divide(s, root),
+                                self.where(self.equal(lane, j), root, 0))
+            low = self.where(self.equal(lane, j), self.reshape(column, batch + (n, 1)), low)
+        if _size(batch) and bool(self.to_host(self.max(failed))):
+            raise np.linalg.LinAlgError("Matrix is not positive definite")
+        return low
+
+    def qr(self, a, mode="reduced"):
+        """np.linalg.qr(a, mode) of a batch, mode "reduced" or "complete": (q, r). No default."""
+        _not_implemented(self, "qr")
+
+    def svd(self, a, full_matrices=False, compute_uv=True):
+        """np.linalg.svd of a batch: (u, s, vh), or s alone without compute_uv. No default."""
+        _not_implemented(self, "svd")
+
+    def eigh(self, a):
+        """np.linalg.eigh(a) of a batch (lower triangle): (w, v). No default."""
+        _not_implemented(self, "eigh")
 
     # movement (views or copies; callers never write into the results)
     def transpose(self, x, axes):
@@ -359,18 +1643,83 @@ class Device:
 
     def take(self, x, index):
         """x's row-major elements at the flat integer positions `index` (any shape)."""
+        # the largest of a one-hot row filled with the lowest value elsewhere: exact for inf
+        # and nan (a 0/1 product would make 0 * inf a nan)
         n = _size(x.shape)
+        work = np.int64 if x.dtype == np.bool_ else x.dtype
         onehot = self.equal(self.reshape(index, (-1, 1)), self.reshape(self.arange(n, index.dtype),
                                                                         (1, n)))
-        flat = self.einsum("mn,n->m", self.astype(onehot, x.dtype), self.reshape(x, (n,)))
-        return self.reshape(flat, index.shape)
+        flat = self.reshape(self.astype(x, work), (1, n))
+        picked = self.max(self.where(onehot, flat, self.full((), _extreme(work), work)), (1,))
+        return self.astype(self.reshape(picked, index.shape), x.dtype)
 
     def scatter_add(self, index, values, size):
         """A flat array of `size` zeros plus `values` at positions `index` (repeats add up)."""
         positions = self.reshape(self.arange(size, index.dtype), (1, size))
         onehot = self.equal(self.reshape(index, (-1, 1)), positions)
-        flat = self.reshape(values, (_size(values.shape),))
-        return self.einsum("m,mn->n", flat, self.astype(onehot, values.dtype))
+        flat = self.reshape(values, (_size(values.shape), 1))
+        # a sum of the selected values and zeros: exact for inf and nan, unlike a 0/1 product
+        return self.sum(self.where(onehot, flat, self.full((), 0, values.dtype)), (0,))
+
+    def _reverse_order(self, x):
+        """An order-reversing bijection of x's dtype: -x for floats, the ones' complement ~x
+        for integers (-1 - x, or max - x unsigned), which never overflows as -x does."""
+        if x.dtype.kind == "f":
+            return self.neg(x)
+        return self.subtract(self.full((), _all_ones(x.dtype), x.dtype), x)
+
+    def _scatter_hits(self, index, size):
+        """The one-hot (len(index), size) of the flat positions in `index`."""
+        return self.equal(self.reshape(index, (-1, 1)),
+                          self.reshape(self.arange(size, index.dtype), (1, size)))
+
+    def scatter_max(self, index, values, size, initial):
+        """np.maximum.at on a copy of `initial` (shape (size,)) at the flat positions `index`
+        with `values` (repeats combine; nan wins)."""
+        dtype, work = initial.dtype, _work_dtype(initial.dtype)
+        flat = self.reshape(self.astype(values, work), (-1, 1))
+        if flat.shape[0] == 0:
+            return self.copy(initial)
+        lowest = self.full((), _extreme(work), work)
+        best = self.max(self.where(self._scatter_hits(index, size), flat, lowest), (0,))
+        out = self.maximum(self.astype(initial, work), best)
+        return out if dtype == work else self.astype(out, dtype)
+
+    def scatter_min(self, index, values, size, initial):
+        """np.minimum.at on a copy of `initial` (shape (size,)) at the flat positions `index`
+        with `values` (repeats combine; nan wins): scatter_max in reversed order."""
+        dtype, work = initial.dtype, _work_dtype(initial.dtype)
+        flip = self._reverse_order
+        out = flip(self.scatter_max(index, flip(self.astype(values, work)), size,
+                                    flip(self.astype(initial, work))))
+        return out if dtype == work else self.astype(out, dtype)
+
+    def scatter_prod(self, index, values, size, initial):
+        """np.multiply.at on a copy of `initial` (shape (size,)) at the flat positions `index`
+        with `values` (repeats multiply), the products of each position's values as a tree."""
+        dtype, work = initial.dtype, _work_dtype(initial.dtype)
+        flat = self.reshape(self.astype(values, work), (-1, 1))
+        if flat.shape[0] == 0:
+            return self.copy(initial)
+        factors = self.prod(self.where(self._scatter_hits(index, size), flat, 1), (0,))
+        # (integers: prod widens int32 to int64, and the cast back is exact modulo 2**32)
+        out = self.mul(self.astype(initial, work), self.astype(factors, work))
+        return out if dtype == work else self.astype(out, dtype)
+
+    def scatter_set(self, index, values, initial):
+        """`initial` (flat) with `values` written at the flat positions `index`, as torch's
+        scatter and index_copy; of repeated positions the last write wins (deterministic)."""
+        dtype, work = initial.dtype, _work_dtype(initial.dtype)
+        flat = self.reshape(self.astype(values, work), (-1, 1))
+        count, size = flat.shape[0], initial.shape[0]
+        if count == 0:
+            return self.copy(initial)
+        writes = self.reshape(self.arange(count, np.int64), (count, 1))
+        last = self.max(self.where(self._scatter_hits(index, size), writes, -1), (0,))
+        chosen = self.equal(writes, self.reshape(last, (1, size)))  # the last write, one-hot
+        written = self.max(self.where(chosen, flat, self.full((), _extreme(work), work)), (0,))
+        out = self.where(self.greater_equal(last, 0), written, self.astype(initial, work))
+        return out if dtype == work else self.astype(out, dtype)
 
     def _index_map(self, shape, key):
         # Flat source positions of x[key], computed on the host with NumPy's own indexing rules.
@@ -397,13 +1746,17 @@ class Device:
         """x with `widths` ((before, after) per axis, non-negative) of `value` around it."""
         shape = tuple(n + a + b for n, (a, b) in zip(x.shape, widths))
         strides = _contiguous_strides(shape)
-        offset = sum(a * s for (a, _), s in zip(widths, strides))
-        inner = x if value == 0 else self.subtract(x, value)
-        out = self.as_strided_scatter(inner, tuple(x.shape), strides, offset, shape)
-        return out if value == 0 else self.add(out, value)
+        offset = builtins.sum(a * s for (a, _), s in zip(widths, strides))
+        out = self.as_strided_scatter(x, tuple(x.shape), strides, offset, shape)
+        if value == 0:
+            return out
+        # the value where no element of x went: a select, exact for an infinite value too
+        inside = self.as_strided_scatter(self.full(tuple(x.shape), 1, x.dtype), tuple(x.shape),
+                                         strides, offset, shape)
+        return self.where(self.equal(inside, 1), out, self.full((), value, x.dtype))
 
     def concatenate(self, arrays, axis):
-        total = sum(a.shape[axis] for a in arrays)
+        total = builtins.sum(a.shape[axis] for a in arrays)
         out, start = None, 0
         for a in arrays:
             widths = [(0, 0)] * len(a.shape)
@@ -431,6 +1784,240 @@ _ERF_P = (1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439e-1
           1.25781726111229246e-1, 1.60837851487422766e-2, 6.58749161529837803e-4)
 _ERF_Q = (1.0, 2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
           6.05183413124413191e-2, 2.33520497626869185e-3)
+
+
+# ---- the constants of the libm kernels, built once at import with Python integers ----------
+
+_CONST_BITS = 1400  # bits of pi and 2/pi: the Payne-Hanek table reaches 2^1023 * 2/pi + 150 bits
+_GUARD_BITS = 64
+
+
+def _arctan_inverse(n, bits):
+    """atan(1/n) * 2^bits for an integer n >= 2, to within a few units, by the Taylor series."""
+    total, power, k = 0, (1 << bits) // n, 0
+    while power:
+        term = power // (2 * k + 1)
+        total += -term if k % 2 else term
+        power //= n * n
+        k += 1
+    return total
+
+
+def _pi_scaled(bits):
+    """floor(pi * 2^bits), exact: Machin's formula pi = 16 atan(1/5) - 4 atan(1/239)."""
+    b = bits + _GUARD_BITS
+    return (16 * _arctan_inverse(5, b) - 4 * _arctan_inverse(239, b)) >> _GUARD_BITS
+
+
+_PI_SCALED = _pi_scaled(_CONST_BITS)
+_PI_EXACT = Fraction(_PI_SCALED, 1 << _CONST_BITS)                      # pi to 1400 bits
+_TWO_OVER_PI_SCALED = (1 << (2 * _CONST_BITS + 1)) // _PI_SCALED   # 2/pi * 2^1400, floored
+
+
+def _arctanh_inverse(n, bits):
+    """atanh(1/n) * 2^bits for an integer n >= 2, to within a few units."""
+    total, power, k = 0, (1 << bits) // n, 0
+    while power:
+        total += power // (2 * k + 1)
+        power //= n * n
+        k += 1
+    return total
+
+
+# ln 2 = 2 atanh(1/3) and ln 10 = 3 ln 2 + ln(5/4) = 3 ln 2 + 2 atanh(1/9), to 200 bits
+_LN2_EXACT = Fraction(2 * _arctanh_inverse(3, 264) >> 64, 1 << 200)
+_LN10_EXACT = 3 * _LN2_EXACT + Fraction(2 * _arctanh_inverse(9, 264) >> 64, 1 << 200)
+
+
+def _round_fraction(v, bits, chop=False):
+    """v (a Fraction) rounded to `bits` significant bits: to nearest even, or toward zero."""
+    if v == 0:
+        return Fraction(0)
+    sign, v = (-1, -v) if v < 0 else (1, v)
+    e = v.numerator.bit_length() - v.denominator.bit_length()
+    if Fraction(2) ** e > v:
+        e -= 1
+    scale = Fraction(2) ** (e - bits + 1)              # v / scale lies in [2^(bits-1), 2^bits)
+    q, r = divmod(v / scale, 1)
+    if not chop and (r > Fraction(1, 2) or (r == Fraction(1, 2) and q % 2)):
+        q += 1
+    return sign * q * scale
+
+
+def _split_constant(v, dtype, parts=2):
+    """v as `parts` floats of `dtype` whose sum is v to (parts * precision) bits: hi, lo, ..."""
+    bits = np.finfo(dtype).nmant + 1
+    out = []
+    for _ in range(parts):
+        piece = _round_fraction(v, bits)
+        out.append(float(piece))
+        v -= piece
+    return out
+
+
+def _double_double(hi, lo):
+    """The exact value of the double-double constant hi + lo, as a Fraction."""
+    return Fraction(hi) + Fraction(lo)
+
+
+# FreeBSD msun's constants (checked against their hexadecimal forms), highest degree last
+# __kernel_sin and __kernel_cos on [-pi/4, pi/4]
+_SIN_S = (-1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04,
+          2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10)
+_COS_C = (4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05,
+          -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11)
+# s_atan.c: atan(t) = t - t^3 (aT0 + aT1 t^2 + ...) on |t| < 7/16, and atan of the breakpoints
+_ATAN_T = (3.33333333333329318027e-01, -1.99999999998764832476e-01, 1.42857142725034663711e-01,
+           -1.11111104054623557880e-01, 9.09088713343650656196e-02, -7.69187620504482999495e-02,
+           6.66107313738753120669e-02, -5.83357013379057348645e-02, 4.97687799461593236017e-02,
+           -3.65315727442169155270e-02, 1.62858201153657823623e-02)
+_ATAN_HI = (4.63647609000806093515e-01, 7.85398163397448278999e-01, 9.82793723247329054082e-01,
+            1.57079632679489655800e+00)
+_ATAN_LO = (2.26987774529616870924e-17, 3.06161699786838301793e-17, 1.39033110312309984516e-17,
+            6.12323399573676603587e-17)
+# e_asin.c: asin(x) = x + x R(x^2), R(z) = z P(z) / Q(z) on |x| < 1/2 (also used for acos)
+_ASIN_P = (1.66666666666666657415e-01, -3.25565818622400915405e-01, 2.01212532134862925881e-01,
+           -4.00555345006794114027e-02, 7.91534994289814532176e-04, 3.47933107596021167570e-05)
+_ASIN_Q = (1.0, -2.40339491173441421878e+00, 2.02094576023350569471e+00,
+           -6.88283971605453293030e-01, 7.70381505559019352791e-02)
+
+class _LibmConstants:
+    """Everything the kernels need to know about one float dtype, as Python floats that are
+    exact in that dtype (so that NumPy 2's weak scalars keep them as they are)."""
+
+    def __init__(self, dtype):
+        info = np.finfo(dtype)
+        p = self.p = info.nmant + 1                    # precision: 53 or 24 bits
+        self.emax, self.emin = info.maxexp - 1, info.minexp  # 1023, -1022 / 127, -126
+        self.max = float(info.max)
+        self.split = float(2 ** ((p + 1) // 2) + 1)    # Veltkamp: a * split splits a in halves
+        self.int_limit = float(2 ** (p - 1))           # from 2^52 on, every float is an integer
+        self.magic = float(3 * 2 ** (p - 2))           # (v + 1.5 2^52) - 1.5 2^52: rint(v)
+        self.ulp1 = float(2.0 ** (1 - p))              # spacing of the floats in [1, 2)
+        self.ldexp_step = 1000 if p == 53 else 120     # 2^+-step is a normal float
+        self.ln2 = float(_round_fraction(_LN2_EXACT, p))
+        self.inv_ln2 = float(_round_fraction(1 / _LN2_EXACT, p))
+        self.inv_ln10 = float(_round_fraction(1 / _LN10_EXACT, p))
+        # log10(2) = hi + lo with hi's last 12 bits clear, so e hi is exact for |e| < 2^11
+        log10_2 = _LN2_EXACT / _LN10_EXACT
+        self.log10_2_hi = float(_round_fraction(log10_2, p - 12, chop=True))
+        self.log10_2_lo = float(_round_fraction(log10_2 - Fraction(self.log10_2_hi), p))
+        # the largest float whose exp is finite: log(max) = (emax + 1) ln 2 + log(1 - 2^-p)
+        self.ln_max = float(_round_fraction(
+            (self.emax + 1) * _LN2_EXACT - Fraction(1, 2 ** p), p, chop=True))
+        self.sinh_exp_cut = 22.0 if p == 53 else 9.0   # above, sinh x = cosh x = e^x / 2
+        self.huge_log = float(2 ** ((p + 3) // 2))     # asinh/acosh: above, x^2 + 1 == x^2
+
+        # pi/2 and pi as hi + lo
+        self.pio2_hi, self.pio2_lo = _split_constant(_PI_EXACT / 2, dtype)
+        self.pi_hi, self.pi_lo = 2 * self.pio2_hi, 2 * self.pio2_lo
+        self.pio4_hi = self.pio2_hi / 2
+        self.two_over_pi = float(_round_fraction(2 / _PI_EXACT, p))
+
+        # Cody-Waite: pi/2 = P1 + P2 + P3 + P4 with P1..P3 of `b` bits, so that k * Pi is exact
+        # for k < 2^(p - b); P4 is rounded. 33-bit parts for float64 (FreeBSD's pio2_1..3t).
+        b = 33 if p == 53 else 16
+        rest, parts = _PI_EXACT / 2, []
+        for _ in range(3):
+            parts.append(_round_fraction(rest, b, chop=True))
+            rest -= parts[-1]
+        parts.append(_round_fraction(rest, p))
+        self.cw_parts = tuple(float(v) for v in parts)
+        self.cw_limit = float(2 ** (p - b))
+
+        # Payne-Hanek: digits in base 2^w of 2^(w B) * 2/pi for each table row B (see
+        # _reduce_payne_hanek): digit i weighs 2^(-w i), i = -(limbs - 1) .. levels
+        w = self.ph_w = 24 if p == 53 else 10
+        self.ph_limbs = 4                               # base-2^w digits of m 2^t, t < w
+        self.ph_levels = 6 if p == 53 else 8            # fraction kept to 2^(-w levels)
+        rows = self.emax // w + 1
+        first = -(self.ph_limbs - 1)
+        table = np.zeros((rows, self.ph_levels - first + 1))
+        for row in range(rows):
+            for col, i in enumerate(range(first, self.ph_levels + 1)):
+                shift = _CONST_BITS - w * row - w * i     # bits of 2/pi below digit i
+                table[row, col] = (_TWO_OVER_PI_SCALED >> shift) & ((1 << w) - 1)
+        self.ph_table = table.astype(dtype)
+        self.ph_first = first
+
+        # atan's breakpoints atan(1/2), atan(1), atan(3/2), atan(inf) as hi + lo of dtype
+        pairs = [_split_constant(_double_double(h, lo), dtype)
+                 for h, lo in zip(_ATAN_HI, _ATAN_LO, strict=True)]
+        self.atan_hi = tuple(h for h, _ in pairs)
+        self.atan_lo = tuple(lo for _, lo in pairs)
+
+        # fmod's long division: c bits of the quotient per step, enough steps for the widest
+        # exponent gap (largest finite over smallest subnormal)
+        self.fmod_bits = 48 if p == 53 else 19
+        gap = self.emax - (self.emin - p + 1)
+        self.fmod_steps = -(-gap // self.fmod_bits)
+
+        # erfc underflows to 0 above this (float64: 27.3, float32: 10.1)
+        self.erfc_zero = 27.5 if p == 53 else 10.5
+
+
+@functools.lru_cache(maxsize=None)
+def _libm_constants(dtype):
+    return _LibmConstants(np.dtype(dtype))
+
+
+def _split_scalar(v, dtype):
+    """Veltkamp's split of a Python float constant, in `dtype`'s arithmetic."""
+    with np.errstate(all="ignore"):
+        a = np.asarray(v, dtype)
+        g = a * dtype.type(_libm_constants(dtype).split)
+        hi = g - (g - a)
+        return float(hi), float(a - hi)
+
+
+# Shrinking a float64 quotient by 1 - 2^-50 before truncating it makes it no larger than the
+# exact quotient in magnitude (see Device.int_divmod).
+_QUOTIENT_SHRINK = 1 - 2.0 ** -50
+
+
+def _all_ones(dtype):
+    """The value of integer `dtype` whose bits are all set: -1, or 2^n - 1 when unsigned."""
+    return -1 if np.iinfo(dtype).min < 0 else int(np.iinfo(dtype).max)
+
+
+
+def _accumulated_dtype(dtype):
+    """The result dtype of np.prod/np.cumsum/np.cumprod over `dtype`: bools and narrower
+    integers widen to int64 (uint64 when unsigned), the rest stay."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_ or (dtype.kind == "i" and dtype.itemsize < 8):
+        return np.dtype(np.int64)
+    if dtype.kind == "u" and dtype.itemsize < 8:
+        return np.dtype(np.uint64)
+    return dtype
+
+
+def _work_dtype(dtype):
+    """The dtype the defaults compute `dtype` in: float16 in float32, bools and unsigned
+    integers in int64. (Device.where's default negates its 0/1 mask, which NumPy refuses in an
+    unsigned dtype; int64 holds the same bits, so sums and products agree modulo 2**64, and
+    the order of values below 2**63.)"""
+    dtype = np.dtype(dtype)
+    if dtype == np.float16:
+        return np.dtype(np.float32)
+    if dtype == np.bool_ or dtype.kind == "u":
+        return np.dtype(np.int64)
+    return dtype
+
+
+def _extreme(dtype, highest=False):
+    """-inf (or +inf), or an integer dtype's minimum (maximum): what every element beats in a
+    maximum (minimum)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return math.inf if highest else -math.inf
+    return int(np.iinfo(dtype).max if highest else np.iinfo(dtype).min)
+
+
+def _not_implemented(device, what):
+    raise NotImplementedError(
+        f"{type(device).__name__}: {what} is not available on this device (it has no default "
+        f"written with the primitives); use NumpyDevice or override Device.{what}")
 
 
 class NumpyDevice(Device):
@@ -539,6 +2126,45 @@ class NumpyDevice(Device):
     maximum = staticmethod(np.maximum)
     minimum = staticmethod(np.minimum)
     tanh = staticmethod(np.tanh)
+    # elementwise maths: NumPy's ufuncs (NumPy has no erfc: the default runs, on NumPy arrays)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    tan = staticmethod(np.tan)
+    arcsin = staticmethod(np.arcsin)
+    arccos = staticmethod(np.arccos)
+    arctan = staticmethod(np.arctan)
+    sinh = staticmethod(np.sinh)
+    cosh = staticmethod(np.cosh)
+    arcsinh = staticmethod(np.arcsinh)
+    arccosh = staticmethod(np.arccosh)
+    arctanh = staticmethod(np.arctanh)
+    log2 = staticmethod(np.log2)
+    log10 = staticmethod(np.log10)
+    log1p = staticmethod(np.log1p)
+    exp2 = staticmethod(np.exp2)
+    expm1 = staticmethod(np.expm1)
+    rint = staticmethod(np.rint)
+    floor = staticmethod(np.floor)
+    ceil = staticmethod(np.ceil)
+    trunc = staticmethod(np.trunc)
+    arctan2 = staticmethod(np.arctan2)
+    hypot = staticmethod(np.hypot)
+    copysign = staticmethod(np.copysign)
+    fmax = staticmethod(np.fmax)
+    fmin = staticmethod(np.fmin)
+    logaddexp = staticmethod(np.logaddexp)
+    logaddexp2 = staticmethod(np.logaddexp2)
+    fmod = staticmethod(np.fmod)
+    remainder = staticmethod(np.remainder)
+    floor_divide = staticmethod(np.floor_divide)
+    # integers and bits
+    int_divmod = staticmethod(np.divmod)
+    bitwise_and = staticmethod(np.bitwise_and)
+    bitwise_or = staticmethod(np.bitwise_or)
+    bitwise_xor = staticmethod(np.bitwise_xor)
+    invert = staticmethod(np.invert)
+    left_shift = staticmethod(np.left_shift)
+    right_shift = staticmethod(np.right_shift)
 
     def matmul(self, x, y):
         # BLAS takes transposed views as they are, but a broadcast (stride 0) operand, such as
@@ -582,14 +2208,17 @@ class NumpyDevice(Device):
 
     def erf(self, x):
         x = np.asarray(x)
+        if x.dtype == np.float16:
+            return self.erf(x.astype(np.float32)).astype(np.float16)
         if x.dtype == np.float32:
             # one rational function x P(x^2) / Q(x^2) on [-4, 4] (beyond, erf is +-1 to
             # float32's precision), branch-free: within 4.5e-7 of erf (7 float32 ulps) and
             # 10x faster than the three-interval float64 method below (GELU's activations)
             x = np.clip(x, -4.0, 4.0)
             z = np.multiply(x, x, out=np.empty_like(x))
-            p = np.multiply(x, _poly(_ERF32_P, z), out=np.empty_like(x))
-            return np.divide(p, _poly(_ERF32_Q, z), out=p)
+            # x times P / Q, not (x P) / Q: for a subnormal x, x P would round away bits
+            p = np.divide(_poly(_ERF32_P, z), _poly(_ERF32_Q, z), out=z)
+            return np.multiply(p, x, out=p)
         # the default's three rational approximations, but the two for |x| > 0.46875 only on
         # the elements that need them, and the polynomials in place (the small-|x| formula,
         # computed everywhere, keeps nan)
@@ -661,7 +2290,7 @@ class NumpyDevice(Device):
         if len(key) == 1 and len(shape) == 1 and isinstance(key[0], np.ndarray) \
                 and key[0].dtype.kind in "iu":  # a gather: np.add.at is fastest on flat arrays
             np.add.at(out, key[0].reshape(-1), np.broadcast_to(g, key[0].shape).reshape(-1))
-        elif any(isinstance(k, np.ndarray) for k in key):
+        elif builtins.any(isinstance(k, np.ndarray) for k in key):
             np.add.at(out, key, g)  # advanced indices may repeat: accumulate
         else:
             out[key] = g            # a basic index reads every element at most once
@@ -685,6 +2314,126 @@ class NumpyDevice(Device):
 
     def concatenate(self, arrays, axis):
         return np.concatenate(arrays, axis)
+
+    # scans, sorting, linear algebra and scatters
+    def argsort(self, x, axis, descending=False):
+        if not descending:
+            return np.argsort(x, axis=axis, kind="stable")
+        # a stable ascending sort of the reversed axis, reversed and mapped back, lists ties
+        # (and nans, which NumPy sorts last) in their original order, as torch does
+        n = x.shape[axis]
+        return n - 1 - np.flip(np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis)
+
+    def searchsorted(self, sorted_seq, values, right=False):
+        sorted_seq, values = np.asarray(sorted_seq), np.asarray(values)
+        n = sorted_seq.shape[-1]
+        if sorted_seq.ndim == 1:
+            count = np.searchsorted(sorted_seq, values, "right" if right else "left")
+        else:
+            if sorted_seq.shape[:-1] != values.shape[:-1]:
+                raise ValueError(f"searchsorted: sorted_seq {sorted_seq.shape} and values "
+                                 f"{values.shape} differ in their leading dims")
+            # a stable sort of each row of the sequence and the values together, the values
+            # first (left: before equal elements) or last (right: after them); a value's count
+            # is the number of sequence elements sorted before it
+            k = values.shape[-1]
+            parts = (sorted_seq, values) if right else (values, sorted_seq)
+            order = np.argsort(np.concatenate(parts, -1), axis=-1, kind="stable")
+            first_value = n if right else 0
+            is_value = (order >= first_value) & (order < first_value + k)
+            seq_before = np.cumsum(~is_value, axis=-1)
+            position = np.empty_like(order)  # of each column of the concatenation, sorted
+            np.put_along_axis(position, order, np.arange(n + k), -1)
+            count = np.take_along_axis(seq_before, position[..., first_value:first_value + k],
+                                       -1)
+        count = np.asarray(count, dtype=np.int64)
+        if values.dtype.kind == "f":
+            count = np.where(np.isnan(values), n, count)
+        return count
+
+    def prod(self, x, axis=None, keepdims=False):
+        return np.prod(x, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, x, axis):
+        return np.cumsum(x, axis)
+
+    def cumprod(self, x, axis):
+        return np.cumprod(x, axis)
+
+    def logcumsumexp(self, x, axis):
+        return np.logaddexp.accumulate(x, axis)
+
+    def cummax(self, x, axis):
+        return _accumulated_extreme(x, axis, np.maximum.accumulate)
+
+    def cummin(self, x, axis):
+        return _accumulated_extreme(x, axis, np.minimum.accumulate)
+
+    def solve(self, a, b):
+        return np.linalg.solve(a, b)
+
+    def inv(self, a):
+        return np.linalg.inv(a)
+
+    def slogdet(self, a):
+        sign, logabsdet = np.linalg.slogdet(a)
+        return sign, logabsdet
+
+    def det(self, a):
+        return np.linalg.det(a)
+
+    def cholesky(self, a):
+        return np.linalg.cholesky(a)
+
+    def qr(self, a, mode="reduced"):
+        q, r = np.linalg.qr(a, mode=mode)
+        return q, r
+
+    def svd(self, a, full_matrices=False, compute_uv=True):
+        return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+
+    def eigh(self, a):
+        w, v = np.linalg.eigh(a)
+        return w, v
+
+    def scatter_max(self, index, values, size, initial):
+        out = np.array(initial, copy=True)
+        np.maximum.at(out, np.reshape(index, -1), np.ravel(values))
+        return out
+
+    def scatter_min(self, index, values, size, initial):
+        out = np.array(initial, copy=True)
+        np.minimum.at(out, np.reshape(index, -1), np.ravel(values))
+        return out
+
+    def scatter_prod(self, index, values, size, initial):
+        out = np.array(initial, copy=True)
+        np.multiply.at(out, np.reshape(index, -1), np.ravel(values))
+        return out
+
+    def scatter_set(self, index, values, initial):
+        # NumPy leaves which of repeated positions' writes lands unspecified: keep each
+        # position's last write explicitly (the first of the reversed writes, by np.unique)
+        out = np.array(initial, copy=True)
+        index, values = np.reshape(index, -1), np.ravel(values)
+        positions, first = np.unique(index[::-1], return_index=True)
+        out[positions] = values[::-1][first]
+        return out
+
+
+def _accumulated_extreme(x, axis, accumulate):
+    """torch.cummax/cummin with NumPy: `accumulate` (np.maximum.accumulate or its min) gives
+    the running extreme, nan from the first nan on; each lane's index is the latest position
+    that matched its running extreme (a new extreme or a tie) or held a nan."""
+    x = np.asarray(x)
+    running = accumulate(x, axis)
+    hit = (x == running) | (x != x)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    positions = np.arange(x.shape[axis], dtype=np.int64).reshape(shape)
+    index = np.maximum.accumulate(np.where(hit, positions, 0), axis)
+    return np.take_along_axis(x, index, axis), index
+
 
 
 class CupyDevice(Device):
@@ -721,7 +2470,19 @@ class CupyDevice(Device):
                 not_equal=cupy.not_equal, sign=cupy.sign, abs=cupy.abs, maximum=cupy.maximum,
                 minimum=cupy.minimum, tanh=cupy.tanh, where=cupy.where, matmul=cupy.matmul,
                 transpose=cupy.transpose, broadcast_to=cupy.broadcast_to,
-                erf=cupyx.scipy.special.erf).items():
+                erf=cupyx.scipy.special.erf, erfc=cupyx.scipy.special.erfc,
+                sin=cupy.sin, cos=cupy.cos, tan=cupy.tan, arcsin=cupy.arcsin,
+                arccos=cupy.arccos, arctan=cupy.arctan, sinh=cupy.sinh, cosh=cupy.cosh,
+                arcsinh=cupy.arcsinh, arccosh=cupy.arccosh, arctanh=cupy.arctanh,
+                log2=cupy.log2, log10=cupy.log10, log1p=cupy.log1p, exp2=cupy.exp2,
+                expm1=cupy.expm1, rint=cupy.rint, floor=cupy.floor, ceil=cupy.ceil,
+                trunc=cupy.trunc, arctan2=cupy.arctan2, hypot=cupy.hypot,
+                copysign=cupy.copysign, fmax=cupy.fmax, fmin=cupy.fmin,
+                logaddexp=cupy.logaddexp, logaddexp2=cupy.logaddexp2, fmod=cupy.fmod,
+                remainder=cupy.remainder, floor_divide=cupy.floor_divide,
+                bitwise_and=cupy.bitwise_and, bitwise_or=cupy.bitwise_or,
+                bitwise_xor=cupy.bitwise_xor, invert=cupy.invert,
+                left_shift=cupy.left_shift, right_shift=cupy.right_shift).items():
             setattr(self, name, fn)
 
     def __repr__(self):
@@ -850,6 +2611,66 @@ class CupyDevice(Device):
     def concatenate(self, arrays, axis):
         return self._cp.concatenate(arrays, axis)
 
+    # scans, sorting, linear algebra and scatters: CuPy's calls where they have the contract's
+    # semantics; cummax, cummin, logcumsumexp and the batched searchsorted use the defaults
+    def prod(self, x, axis=None, keepdims=False):
+        return self._cp.prod(x, axis, keepdims=keepdims)
+
+    def cumsum(self, x, axis):
+        return self._cp.cumsum(x, axis)
+
+    def cumprod(self, x, axis):
+        return self._cp.cumprod(x, axis)
+
+    def argsort(self, x, axis, descending=False):
+        cp = self._cp  # as NumpyDevice: stable, and descending by sorting the reversed axis
+        if not descending:
+            return cp.argsort(x, axis, kind="stable")
+        n = x.shape[axis]
+        return n - 1 - cp.flip(cp.argsort(cp.flip(x, axis), axis, kind="stable"), axis)
+
+    def solve(self, a, b):
+        return self._linalg_checked(self._cp.linalg.solve, a, b)
+
+    def inv(self, a):
+        return self._linalg_checked(self._cp.linalg.inv, a)
+
+    def slogdet(self, a):
+        sign, logabsdet = self._cp.linalg.slogdet(a)
+        return sign, logabsdet
+
+    def det(self, a):
+        return self._cp.linalg.det(a)
+
+    def cholesky(self, a):
+        return self._linalg_checked(self._cp.linalg.cholesky, a)
+
+    def qr(self, a, mode="reduced"):
+        q, r = self._cp.linalg.qr(a, mode=mode)
+        return q, r
+
+    def svd(self, a, full_matrices=False, compute_uv=True):
+        return self._cp.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+
+    def eigh(self, a):
+        w, v = self._cp.linalg.eigh(a)
+        return w, v
+
+    def _linalg_checked(self, fn, *args):
+        # CuPy returns nan for a singular or indefinite matrix unless asked to raise
+        with self._cupyx.errstate(linalg="raise"):
+            return fn(*args)
+
+    def scatter_max(self, index, values, size, initial):
+        out = initial.copy()
+        self._cupyx.scatter_max(out, index.reshape(-1), self._cp.ravel(values))
+        return out
+
+    def scatter_min(self, index, values, size, initial):
+        out = initial.copy()
+        self._cupyx.scatter_min(out, index.reshape(-1), self._cp.ravel(values))
+        return out
+
 
 # erf in float32 as x P(x^2) / Q(x^2) on [-4, 4]: the rational approximation that Eigen, XLA
 # and others use for float erf (highest power first)
@@ -910,7 +2731,7 @@ def _window_scatter(xp, g, shape, strides, offset, base_shape, loops):
     inner = len(shape) - loops
     steps = tuple(s * out.itemsize for s in strides[:inner])
     for idx in np.ndindex(*shape[inner:]):
-        start = offset + sum(i * s for i, s in zip(idx, strides[inner:]))
+        start = offset + builtins.sum(i * s for i, s in zip(idx, strides[inner:]))
         view = xp.lib.stride_tricks.as_strided(out[start:], shape[:inner], steps)
         view += g[(Ellipsis,) + idx]
     return out.reshape(base_shape)
@@ -939,15 +2760,15 @@ def _matrices(a, shape):
 
     def merges(dims):
         dims = [(a.shape[d], a.strides[d]) for d in dims if a.shape[d] != 1]
-        return all(s == t * m for (_, s), (m, t) in zip(dims, dims[1:]))
+        return builtins.all(s == t * m for (_, s), (m, t) in zip(dims, dims[1:]))
 
     if merges(batch) and merges(rows) and merges(cols):
         return a.reshape(shape)
     inner = [d for d in cols if a.shape[d] != 1]
     outer = [d for d in rows if a.shape[d] != 1]
     if inner and outer:
-        run_cols = (abs(a.strides[inner[-1]]), -a.shape[inner[-1]])
-        run_rows = (abs(a.strides[outer[-1]]), -a.shape[outer[-1]])
+        run_cols = (builtins.abs(a.strides[inner[-1]]), -a.shape[inner[-1]])
+        run_rows = (builtins.abs(a.strides[outer[-1]]), -a.shape[outer[-1]])
         if run_rows < run_cols:
             copied = a.transpose(tuple(batch) + tuple(cols) + tuple(rows))
             return copied.reshape((shape[0], shape[2], shape[1])).transpose(0, 2, 1)
@@ -1172,7 +2993,7 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
     else:
         relevant = {id(t) for t in targets}
         for t in order:
-            if t._node is not None and any(id(x) in relevant for x in t._node.inputs):
+            if t._node is not None and builtins.any(id(x) in relevant for x in t._node.inputs):
                 relevant.add(id(t))
     grads = {}
     for r, g in zip(roots, root_grads):
@@ -1377,7 +3198,7 @@ class profile:
             for name in _DEVICE_METHODS:
                 if name in vars(device):  # an instance attribute (CupyDevice's ufuncs)
                     patches.append((device, name, vars(device)[name], True))
-                elif not any(cls is c and name == n for c, n, _, _ in patches):
+                elif not builtins.any(cls is c and name == n for c, n, _, _ in patches):
                     raw = next(vars(k)[name] for k in cls.__mro__ if name in vars(k))
                     patches.append((cls, name, raw, name in vars(cls)))
         for owner, name, original, own in patches:
@@ -1433,12 +3254,13 @@ class profile:
             return  # an op inside a backward rule: its kernels belong to the rule
         now = time.perf_counter_ns()
         kernels, self._pending = self._pending, []
-        last_assign = max((i for i, k in enumerate(kernels) if k[0] == "assign" and k[3] == 0),
+        last_assign = builtins.max((i for i, k in enumerate(kernels)
+                                    if k[0] == "assign" and k[3] == 0),
                           default=None)
         if last_assign is not None:
             self._flush_other("forward", kernels[:last_assign + 1])
             kernels = kernels[last_assign + 1:]
-        start = min((k[1] for k in kernels), default=now)
+        start = builtins.min((k[1] for k in kernels), default=now)
         self._add("forward", name, start, now, kernels)
 
     def _begin_backward(self):
@@ -1463,8 +3285,8 @@ class profile:
 
     def _flush_other(self, phase, kernels):
         if kernels:
-            self._add(phase, "(other)", min(k[1] for k in kernels),
-                      max(k[1] + k[2] for k in kernels), kernels)
+            self._add(phase, "(other)", builtins.min(k[1] for k in kernels),
+                      builtins.max(k[1] + k[2] for k in kernels), kernels)
         if kernels is self._pending:
             self._pending = []
 
@@ -1485,7 +3307,7 @@ class profile:
     def table(self, limit=None):
         """The ops as a text table, the longest total time first, with their kernels."""
         rows = sorted(self.ops.items(), key=lambda item: -item[1].time_ns)[:limit]
-        width = max([len(op) for _, op in self.ops] + [8])
+        width = builtins.max([len(op) for _, op in self.ops] + [8])
         lines = [f"{'phase':<9} {'op':<{width}} {'calls':>6} {'total ms':>9} {'kernel ms':>9}"
                  "  kernels: name(calls) ms, the longest first"]
         for (phase, op), s in rows:
@@ -1493,10 +3315,10 @@ class profile:
             breakdown = ", ".join(f"{k}({s.kernel_calls[k]}) {s.kernel_ns[k] / 1e6:.3f}"
                                   for k in kernels)
             lines.append(f"{phase:<9} {op:<{width}} {s.calls:>6} {s.time_ns / 1e6:>9.3f} "
-                         f"{sum(s.kernel_ns.values()) / 1e6:>9.3f}  {breakdown}")
+                         f"{builtins.sum(s.kernel_ns.values()) / 1e6:>9.3f}  {breakdown}")
         for phase in ("forward", "backward"):
-            total = sum(s.time_ns for (p, _), s in self.ops.items() if p == phase)
-            calls = sum(s.calls for (p, _), s in self.ops.items() if p == phase)
+            total = builtins.sum(s.time_ns for (p, _), s in self.ops.items() if p == phase)
+            calls = builtins.sum(s.calls for (p, _), s in self.ops.items() if p == phase)
             lines.append(f"{phase + ' total':<{width + 10}} {calls:>6} {total / 1e6:>9.3f}")
         return "\n".join(lines)
 
@@ -1718,7 +3540,7 @@ def _einsum(subscripts, operands):
                 grads.append(None)
                 continue
             others = [s for j, s in enumerate(subs) if j != k]
-            kept = "".join(c for c in sub if c in output or any(c in s for s in others))
+            kept = "".join(c for c in sub if c in output or builtins.any(c in s for s in others))
             if not others and kept == output:
                 gk = g
             else:
@@ -1777,25 +3599,321 @@ def _neg(x):
     return _record("neg", x._device.neg(x.data), (x,), backward)
 
 
-def _tanh(x):
-    # d/dx tanh x = 1 - tanh^2 x
+# ---- elementwise maths: one row per op ---------------------------------------------------------
+# Each row is an op made of one device kernel (NumPy's name) and its derivative in one line, in
+# the vocabulary of PyTorch's derivatives.yaml: g is the incoming gradient, x (and y) the inputs,
+# out the result, all Tensors, so that a rule is itself differentiable (create_graph). Below the
+# Tensor class one loop makes each row a Tensor method, a module-level function and, where NumPy
+# has the ufunc, a NumPy protocol entry; integer inputs become float32 first, as in PyTorch.
+
+_LN2, _LN10, _2_SQRT_PI = math.log(2), math.log(10), 2 / math.sqrt(math.pi)
+
+# name       kernel       d out / d x
+_UNARY = [
+    ("sin",     "sin",     lambda g, x, out: g * x.cos()),
+    ("cos",     "cos",     lambda g, x, out: g * -x.sin()),
+    ("tan",     "tan",     lambda g, x, out: g * (1 + out * out)),
+    ("asin",    "arcsin",  lambda g, x, out: g * (1 - x * x).rsqrt()),
+    ("acos",    "arccos",  lambda g, x, out: g * -(1 - x * x).rsqrt()),
+    ("atan",    "arctan",  lambda g, x, out: g / (x * x + 1)),
+    ("sinh",    "sinh",    lambda g, x, out: g * x.cosh()),
+    ("cosh",    "cosh",    lambda g, x, out: g * x.sinh()),
+    ("tanh",    "tanh",    lambda g, x, out: g * (1 - out * out)),
+    ("asinh",   "arcsinh", lambda g, x, out: g * (x * x + 1).rsqrt()),
+    ("acosh",   "arccosh", lambda g, x, out: g * (x * x - 1).rsqrt()),
+    ("atanh",   "arctanh", lambda g, x, out: g / (1 - x * x)),
+    ("log2",    "log2",    lambda g, x, out: g / (x * _LN2)),
+    ("log10",   "log10",   lambda g, x, out: g / (x * _LN10)),
+    ("log1p",   "log1p",   lambda g, x, out: g / (x + 1)),
+    ("exp2",    "exp2",    lambda g, x, out: g * out * _LN2),
+    ("expm1",   "expm1",   lambda g, x, out: g * (out + 1)),
+    ("sigmoid", "sigmoid", lambda g, x, out: g * (out * (1 - out))),
+    ("erf",     "erf",     lambda g, x, out: g * (-(x * x)).exp() * _2_SQRT_PI),
+    ("erfc",    "erfc",    lambda g, x, out: g * (-(x * x)).exp() * -_2_SQRT_PI),
+]
+
+# Rounding and sign are piecewise constant: their gradient is zero, and the result stays in the
+# graph (as in PyTorch). round is rint: halves go to the even neighbour, as torch.round.
+# name       kernel
+_STEPS = [
+    ("floor",   "floor"),
+    ("ceil",    "ceil"),
+    ("trunc",   "trunc"),
+    ("round",   "rint"),
+    ("sign",    "sign"),
+]
+
+# name          kernel         d out / d x                                    d out / d y
+_BINARY = [
+    ("atan2",      "arctan2",    lambda g, x, y, out: g * y / (x * x + y * y),
+                                 lambda g, x, y, out: g * -x / (x * x + y * y)),
+    ("hypot",      "hypot",      lambda g, x, y, out: g * x / out,
+                                 lambda g, x, y, out: g * y / out),
+    ("logaddexp",  "logaddexp",  lambda g, x, y, out: g / (1 + (y - x).exp()),
+                                 lambda g, x, y, out: g / (1 + (x - y).exp())),
+    ("logaddexp2", "logaddexp2", lambda g, x, y, out: g / (1 + 2 ** (y - x)),
+                                 lambda g, x, y, out: g / (1 + 2 ** (x - y))),
+    ("copysign",   "copysign",   lambda g, x, y, out: g * where(x == 0, 0.0, out / x),
+                                 lambda g, x, y, out: _zero_grad(g)),
+    ("fmax",       "fmax",       lambda g, x, y, out: g * ((x >= y) | y.isnan()),
+                                 lambda g, x, y, out: g * ~((x >= y) | y.isnan())),
+    ("fmin",       "fmin",       lambda g, x, y, out: g * ((x <= y) | y.isnan()),
+                                 lambda g, x, y, out: g * ~((x <= y) | y.isnan())),
+    ("fmod",       "fmod",       lambda g, x, y, out: g,
+                                 lambda g, x, y, out: g * -(x / y).trunc()),
+    ("remainder",  "remainder",  lambda g, x, y, out: g,
+                                 lambda g, x, y, out: g * -_floor_divide(x, y)),
+]
+# ops of _BINARY that keep integer inputs integral (the others turn them into float32 first)
+_INTEGRAL_BINARY = {"fmax", "fmin", "fmod", "remainder"}
+
+
+def _zero_grad(g):
+    """A zero gradient of g's shape: the derivative of a piecewise-constant op."""
+    return _wrap(g._device.full(g.shape, 0, g.dtype), g._device)
+
+
+def _unary_op(name, kernel, rule):
+    def op(x):
+        def backward(g, out, need):
+            return (rule(g, x, out),)
+        return _record(name, getattr(x._device, kernel)(x.data), (x,), backward)
+    op.__name__ = op.__qualname__ = f"_{name}"
+    return op
+
+
+def _binary_op(name, kernel, rule_x, rule_y):
+    def op(x, y):
+        def backward(g, out, need):
+            return (rule_x(g, x, y, out) if need[0] else None,
+                    rule_y(g, x, y, out) if need[1] else None)
+        return _record(name, getattr(x._device, kernel)(x.data, y.data), (x, y), backward)
+    op.__name__ = op.__qualname__ = f"_{name}"
+    return op
+
+
+def _no_derivative(op):
     def backward(g, out, need):
-        return (g * (1 - out * out),)
-    return _record("tanh", x._device.tanh(x.data), (x,), backward)
+        raise RuntimeError(f"the derivative of {op} is not implemented (as in PyTorch): it is "
+                           "zero almost everywhere; detach() its inputs")
+    return backward
 
 
-def _sigmoid(x):
-    # d/dx s(x) = s(x) (1 - s(x))
+def _floor_divide(x, y):
+    # floor(x / y) rounded as NumPy and PyTorch do; PyTorch defines no derivative for it
+    return _record("floor_divide", x._device.floor_divide(x.data, y.data), (x, y),
+                   _no_derivative("floor_divide"))
+
+
+_UNARY_OPS = {name: _unary_op(name, kernel, rule) for name, kernel, rule in _UNARY}
+_STEP_OPS = {name: _unary_op(name, kernel, lambda g, x, out: _zero_grad(g))
+             for name, kernel in _STEPS}
+_BINARY_OPS = {name: _binary_op(name, kernel, rule_x, rule_y)
+               for name, kernel, rule_x, rule_y in _BINARY}
+
+
+# ---- reductions and scans beyond sum and max --------------------------------------------------
+
+def _any(d, mask):
+    """Whether a bool device array holds a True (read on the host)."""
+    return bool(d.to_host(d.sum(d.astype(mask, np.int64))))
+
+
+def _prod(x, axes, keepdims):
+    d = x._device
+
+    # d/dx_i prod(x) = the product of the others: out / x_i where no element is 0 (PyTorch's
+    # rule), else exclusive products from both sides, which are exact around the zeros
     def backward(g, out, need):
-        return (g * (out * (1 - out)),)
-    return _record("sigmoid", x._device.sigmoid(x.data), (x,), backward)
+        shape = _kept_shape(x.shape, axes)
+        g, out = g.reshape(shape), out.reshape(shape)
+        if not _any(d, d.equal(x.data, 0)):
+            return (g * out / x,)
+        return (g * _others_product(x, axes),)
+    return _record("prod", d.prod(x.data, axes, keepdims), (x,), backward)
 
 
-def _erf(x):
-    # d/dx erf x = 2/sqrt(pi) e^{-x^2}
+def _others_product(x, axes):
+    """The product of the other elements of each element's group (the reduced axes), from
+    cumulative products of the elements before it and after it."""
+    axes = tuple(range(x.ndim)) if axes is None else axes
+    rest = [i for i in range(x.ndim) if i not in axes]
+    moved = x.permute(rest + list(axes))
+    flat = moved.reshape(moved.shape[:len(rest)] + (-1,))
+    if flat.shape[-1] == 0:
+        return x * 0
+    one = _wrap(x._device.full(flat.shape[:-1] + (1,), 1, x.dtype), x._device)
+    before = cat([one, flat[..., :-1]], -1).cumprod(-1)
+    after = cat([flat[..., 1:], one], -1).flip(-1).cumprod(-1).flip(-1)
+    return (before * after).reshape(moved.shape).permute(tuple(np.argsort(rest + list(axes))))
+
+
+def _shared_pick(x, value):
+    """value, one of x's elements (a graph-less 0-d tensor), as an op whose gradient is split
+    evenly among the elements of x equal to it, or among x's nans when it is nan: the rule of
+    torch.median() without a dim (and of max() over everything)."""
     def backward(g, out, need):
-        return (g * ((-(x * x)).exp() * (2 / math.sqrt(math.pi))),)
-    return _record("erf", x._device.erf(x.data), (x,), backward)
+        hit = (x == value) | (x.isnan() & value.isnan())
+        return (g * hit / hit.sum(),)
+    return _record("median", value.data, (x,), backward)
+
+
+def _cumsum(x, axis):
+    # every element feeds the sums at and after it: the gradient is a reversed cumulative sum
+    def backward(g, out, need):
+        return (g.flip(axis).cumsum(axis).flip(axis),)
+    return _record("cumsum", x._device.cumsum(x.data, axis), (x,), backward)
+
+
+def _cumprod(x, axis):
+    d = x._device
+
+    # d out_k / d x_i = out_k / x_i for k >= i: a reversed cumulative sum of g out, over x,
+    # where no element is 0 (PyTorch's rule); with zeros, see _cumprod_grad_with_zeros
+    def backward(g, out, need):
+        if not _any(d, d.equal(x.data, 0)):
+            return ((g * out).flip(axis).cumsum(axis).flip(axis) / x,)
+        return (_cumprod_grad_with_zeros(g, x, out, axis),)
+    return _record("cumprod", d.cumprod(x.data, axis), (x,), backward)
+
+
+def _cumprod_grad_with_zeros(g, x, out, axis):
+    """cumprod's gradient along a row whose first zero is at z: before z, the rule for no
+    zeros (the products past z are 0); at z, the sum over k >= z of g_k times the product of
+    x_j for j <= k but z (a cumprod with that zero replaced by 1); after z, 0."""
+    n = x.shape[axis]
+    shape = [1] * x.ndim
+    shape[axis] = n
+    position = arange(n, dtype=np.int64).to(x.device).reshape(shape)
+    zero = x == 0
+    z = where(zero.any(axis, keepdims=True), zero.argmax(axis, keepdims=True), n)
+    safe = where(zero, 1.0, x)
+    before = (g * out).flip(axis).cumsum(axis).flip(axis) / safe
+    others = where(position == z, 1.0, x).cumprod(axis)
+    at_zero = (where(position >= z, g * others, 0.0)).sum(axis, keepdims=True)
+    return where(position < z, before, where(position == z, at_zero, 0.0))
+
+
+def _logcumsumexp(x, axis):
+    # d out_k / d x_i = e^(x_i - out_k) for k >= i. Summed against g in log space, as PyTorch
+    # (after TensorFlow): the positive and the negative parts of g separately, each a reversed
+    # logcumsumexp, so that nothing overflows
+    def backward(g, out, need):
+        lowest = float(np.finfo(x.dtype).min)
+        log_g = g.abs().log()
+
+        def part(sign):
+            s = where(g * sign > 0, log_g, lowest) - out
+            return (s.flip(axis).logcumsumexp(axis).flip(axis) + x).exp()
+        return (part(1) - part(-1),)
+    return _record("logcumsumexp", x._device.logcumsumexp(x.data, axis), (x,), backward)
+
+
+def _vector_norm(x, p, axes, keepdims):
+    d = x._device
+    a = d.abs(x.data)
+    if p == math.inf or p == -math.inf:
+        data = (d.max if p > 0 else d.min)(a, axes, keepdims)
+    elif p == 0:
+        data = d.sum(d.astype(d.not_equal(a, 0), x.dtype), axes, keepdims)
+    elif p == 1:
+        data = d.sum(a, axes, keepdims)
+    elif p == 2:
+        data = d.pow(d.sum(d.mul(x.data, x.data), axes, keepdims), 0.5)
+    else:
+        data = d.pow(d.sum(d.pow(a, float(p)), axes, keepdims), 1.0 / p)
+
+    # PyTorch's norm_backward: d/dx ||x||_p = sign(x) |x|^(p-1) / ||x||^(p-1), and 0 where the
+    # norm is 0; for p = +-inf the gradient is split among the extreme elements (and nans)
+    def backward(g, out, need):
+        shape = _kept_shape(x.shape, axes)
+        g, norm = g.reshape(shape), out.reshape(shape)
+        if p == 0:
+            return (_zero_grad(x),)
+        if p == 1:
+            return (x.sign() * g,)
+        if p == 2:
+            return (g * where(norm == 0, 0.0, x / where(norm == 0, 1.0, norm)),)
+        if p in (math.inf, -math.inf):
+            hit = (x.abs() == norm) | x.isnan()
+            return (x.sign() * (g / hit.sum(axes, keepdims=True) * hit),)
+        if p < 1:
+            scaled = x.sign() * where(x == 0, 0.0, x.abs() ** (p - 1))
+            return (scaled * g * norm ** (1 - p),)
+        scaled = x.sign() * x.abs() ** (p - 1)
+        return (scaled * where(norm == 0, 0.0, g / norm ** (p - 1)),)
+    return _record("vector_norm", data, (x,), backward)
+
+
+# ---- scatters: values combined into positions ----------------------------------------------------
+
+def _scatter(x, positions, src, reduce, include_self=True):
+    """x with src's elements combined into x's flat positions `positions` (an int64 Tensor of
+    src's shape, without a graph): reduce "set" writes them (torch's scatter, index_copy),
+    "sum", "prod", "mean", "amax" or "amin" combine them with x's element there (or, without
+    include_self, with each other only), as torch.scatter_reduce."""
+    d, n = x._device, x.numel()
+    flat, where_to = d.reshape(x.data, (n,)), d.reshape(positions.data, (-1,))
+    values = d.reshape(src.data, (-1,))
+    count = d.scatter_add(where_to, d.full((src.numel(),), 1, x.dtype), n)
+    hit = d.greater(count, 0)
+    if reduce == "set":
+        data = d.scatter_set(where_to, values, flat)
+    elif reduce in ("sum", "mean"):
+        total = d.add(d.where(hit, 0, flat) if not include_self else flat,
+                      d.scatter_add(where_to, values, n))
+        if reduce == "sum":
+            data = total
+        else:
+            many = d.add(count, 1 if include_self else 0)
+            divide = d.floor_divide if not _is_float(x.dtype) else d.divide
+            data = d.where(d.greater(many, 0), divide(total, d.maximum(many, 1)), flat)
+    else:
+        if reduce == "prod":
+            kernel, neutral = d.scatter_prod, 1
+        else:
+            kernel = d.scatter_max if reduce == "amax" else d.scatter_min
+            neutral = _extreme(x.dtype, reduce == "amin")
+        data = kernel(where_to, values, n, flat if include_self else d.where(hit, neutral, flat))
+    shape_of_x = x.shape
+
+    def gather(t):  # t's elements at the scattered positions, in src's shape
+        return t.reshape(-1)[positions]
+
+    def scatter_sum(t):  # zeros of x's shape plus t added at the positions
+        zeros = _wrap(d.full(shape_of_x, 0, t.dtype), d)
+        return _scatter(zeros, positions, t, "sum")
+
+    # PyTorch's scatter_reduce_backward (and scatter's): the gradient of each written or
+    # combined value, and x's own gradient where it still counts
+    def backward(g, out, need):
+        kept = _wrap(d.reshape(d.astype(d.logical_not(hit), g.dtype), shape_of_x), d)
+        if reduce == "set":
+            return g * kept, gather(g)
+        if reduce == "sum":
+            return (g if include_self else g * kept), gather(g)
+        if reduce == "mean":
+            many = _wrap(d.reshape(d.maximum(d.add(count, 1 if include_self else 0), 1),
+                                   shape_of_x), d)
+            gx = g / many
+            return (gx if include_self else gx * kept), gather(gx)
+        if reduce in ("amax", "amin"):
+            value = gather(out)
+            x_is, src_is = (x == out).astype(g.dtype), (src == value).astype(g.dtype)
+            share = g / (x_is + scatter_sum(src_is))
+            gx = x_is * share
+            return (gx if include_self else gx * kept), src_is * gather(share)
+        # prod: out / x and out / src, with the zeros handled as PyTorch does
+        safe_x = where(x == 0, 1.0, x)
+        gx = g * _scatter(safe_x, positions, src, "prod", include_self) / safe_x
+        src_zero = src == 0
+        zeros_there = gather(scatter_sum(src_zero.astype(g.dtype)))
+        single = src_zero & (zeros_there == 1)
+        single_result = _scatter(x, positions, where(single, 1.0, src), "prod", include_self)
+        gsrc = where(single, gather(g * single_result),
+                     gather(g * out) / where(src_zero, 1.0, src))
+        return (gx if include_self else gx * kept), gsrc
+    return _record(f"scatter_{reduce}", d.reshape(data, shape_of_x), (x, src), backward)
 
 
 def _maximum(x, y):
@@ -1896,37 +4014,350 @@ def _cat(tensors, axis):
     return _record("cat", data, tuple(tensors), backward)
 
 
-def _unbind(x, axis):
-    # The slices of x along axis. Were each a getitem, each slice's gradient would be scattered
-    # into zeros of x's whole shape, which costs n^2 for n slices (an RNN's time steps). Instead
-    # the slices hang from one hidden 0-d tensor, the hub: each slice's rule only hands its
-    # gradient to the hub's rule (returning a zero for the hub itself), which runs after all
-    # of them and stacks the gradients once (zeros for slices that got none).
-    d, n = x._device, x.shape[axis]
-    lead = (slice(None),) * axis
-    received = {}
+def _record_tuple(name, datas, inputs, backward):
+    """The outputs of an op that makes several, each a tensor of its own.
+
+    As in _unbind, the outputs hang from one hidden 0-d tensor, the hub: each output's rule
+    hands its gradient to the hub's rule (returning a zero for the hub), and the hub's rule,
+    which runs after all of them, calls backward(grads, outs, need) with one gradient per
+    output (None for those that got none) and the outputs themselves, so that a rule written
+    with them is recorded under create_graph=True."""
+    d = inputs[0]._device
+    received, outs = {}, []
 
     def hub_backward(g, out, need):
-        zeros = None
-        parts = []
-        for i in range(n):
-            part = received.pop(i, None)
-            if part is None:
-                if zeros is None:
-                    shape = x.shape[:axis] + x.shape[axis + 1:]
-                    zeros = _wrap(d.full(shape, 0, x.dtype), d)
-                part = zeros
-            parts.append(part.unsqueeze(axis))
-        return (_cat(parts, axis),)
+        grads = [received.pop(i, None) for i in range(len(outs))]
+        return backward(grads, outs, need)
 
-    def piece(i):
-        def backward(g, out, need):
+    def output(i, data):
+        def give_to_hub(g, out, need):
             received[i] = g
-            return (_wrap(d.full((), 0, x.dtype), d),)
-        return _record("unbind", d.getitem(x.data, lead + (i,)), (hub,), backward)
+            return (_wrap(d.full((), 0, hub.dtype), d),)
+        return _record(name, data, (hub,), give_to_hub)
 
-    hub = _record("unbind", d.full((), 0, x.dtype), (x,), hub_backward)
-    return tuple(piece(i) for i in range(n))
+    hub = _record(name, d.full((), 0, inputs[0].dtype), inputs, hub_backward)
+    outs.extend(output(i, data) for i, data in enumerate(datas))
+    return outs
+
+
+def _unbind(x, axis):
+    # The slices of x along axis. Were each a getitem, each slice's gradient would be scattered
+    # into zeros of x's whole shape, which costs n^2 for n slices (an RNN's time steps); through
+    # a hub, the gradients are stacked once (zeros for slices that got none).
+    d, n = x._device, x.shape[axis]
+    lead = (slice(None),) * axis
+
+    def backward(grads, outs, need):
+        zeros = _wrap(d.full(x.shape[:axis] + x.shape[axis + 1:], 0, x.dtype), d)
+        return (_cat([(zeros if g is None else g).unsqueeze(axis) for g in grads], axis),)
+    return tuple(_record_tuple("unbind", [d.getitem(x.data, lead + (i,)) for i in range(n)],
+                               (x,), backward))
+
+
+# ---- linear algebra: decompositions and solves (their public functions: simplegrad.linalg) --
+
+def _diag_matrices(v):
+    """Diagonal matrices (..., n, n) with the diagonals v (..., n)."""
+    return v.diag_embed()
+
+
+class LinAlgError(RuntimeError):
+    """A linear-algebra routine failed on its input: a singular matrix for inv or solve, one
+    that is not positive-definite for cholesky (torch.linalg.LinAlgError)."""
+
+
+def _factorize(op, kernel, shape, what, *args):
+    """Run a device kernel, turning its np.linalg.LinAlgError into one that names op and shape."""
+    try:
+        return kernel(*args)
+    except np.linalg.LinAlgError:
+        raise LinAlgError(f"linalg.{op}: {what} (input of shape {shape})") from None
+
+
+def _eye_like(X):
+    """The identity, a constant tensor of X's last dim, dtype and device."""
+    n = X.shape[-1]
+    return _wrap(X._device.array(np.eye(n, dtype=X.dtype)), X._device)
+
+
+def _solve_right(A, B):
+    """X with X A = B: (A^T X^T = B^T)^T."""
+    return _solve(A.mT, B.mT).mT
+
+
+def _masked_apply(mask, f_true, f_false, *tensors):
+    """f_true on the batch elements where the host bool array `mask` (the batch shape, leading
+    every tensor's shape) holds and f_false on the others, each formula seeing only its own
+    elements (torch's masked_fmap): one may fail where the other is meant for."""
+    if mask.all():
+        return f_true(*tensors)
+    if not mask.any():
+        return f_false(*tensors)
+    batch = mask.shape
+    flat = [t.reshape((-1,) + t.shape[len(batch):]) for t in tensors]
+    hit, miss = np.flatnonzero(mask), np.flatnonzero(~mask)
+    parts = _cat([f_true(*(t[hit] for t in flat)), f_false(*(t[miss] for t in flat))], 0)
+    out = parts[np.argsort(np.concatenate([hit, miss]))]
+    return out.reshape(batch + out.shape[1:])
+
+
+# ---- determinants -------------------------------------------------------------------------------
+
+def _det(A):
+    d = A._device
+
+    # d/dA det(A) is the cofactor matrix det(A) A^-T, solved as A^T X = g det(A) I. Where
+    # |det(A)| < 100 eps, A is taken as singular and, with A = U diag(S) Vh, the cofactors are
+    # det(U) det(Vh) U diag(prod_{j != i} S_j) Vh (the adjugate; torch's linalg_det_backward
+    # under create_graph)
+    def backward(g, out, need):
+        if A.numel() == 0:
+            return (_wrap(d.full(A.shape, 0, A.dtype), d),)
+        eps = float(np.finfo(A.dtype).eps)
+        singular = np.asarray(d.to_host(d.less(d.abs(out.data), 100 * eps)))
+
+        def regular(A, g, out):
+            return _solve(A.mT, _diag_matrices((g * out).unsqueeze(-1).expand(A.shape[:-1])))
+
+        def cofactors(A, g, out):
+            U, S, Vh = _svd(A, False)
+            alpha = _det(U) * _det(Vh) * g
+            others = _others_product(S, (S.ndim - 1,))
+            return (U * (alpha.unsqueeze(-1) * others).unsqueeze(-2)) @ Vh
+
+        return (_masked_apply(singular, cofactors, regular, A, g, out),)
+    return _record("linalg_det", d.det(A.data), (A,), backward)
+
+
+def _slogdet(A):
+    d = A._device
+
+    # d/dA log|det A| = A^-T, solved as A^T X = g_logabsdet I; the sign is piecewise constant,
+    # so its gradient is zero (torch's slogdet_backward for real A)
+    def backward(grads, outs, need):
+        g = grads[1]
+        if g is None:
+            return (_wrap(d.full(A.shape, 0, A.dtype), d),)
+        try:
+            return (_solve(A.mT, _diag_matrices(g.unsqueeze(-1).expand(A.shape[:-1]))),)
+        except LinAlgError:
+            raise LinAlgError(f"linalg.slogdet: log|det| is not differentiable at a singular "
+                              f"matrix (input of shape {A.shape})") from None
+    sign, logabsdet = d.slogdet(A.data)
+    return tuple(_record_tuple("linalg_slogdet", (sign, logabsdet), (A,), backward))
+
+
+# ---- inverse and solve --------------------------------------------------------------------------
+
+def _inv(A):
+    # d(A^-1) = -A^-1 dA A^-1, so gA = -A^-T g A^-T
+    def backward(g, out, need):
+        return (-(out.mT @ (g @ out.mT)),)
+    data = _factorize("inv", A._device.inv, A.shape, "the inversion could not be completed "
+                      "because the input matrix is singular", A.data)
+    return _record("linalg_inv", data, (A,), backward)
+
+
+def _solve(A, B):
+    """X with A X = B, for A (..., n, n) and B (..., n, k), batch dims broadcast."""
+    d = A._device
+    batch = np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+
+    # X = A^-1 B: gB = A^-T gX, and dX = -A^-1 dA X gives gA = -gB X^T (torch's
+    # linalg_solve_backward); broadcast batch dims are summed by the engine
+    def backward(g, out, need):
+        gB = _solve(A.mT, g)
+        return (-(gB @ out.mT) if need[0] else None), gB
+    a = d.broadcast_to(A.data, batch + A.shape[-2:])
+    b = d.broadcast_to(B.data, batch + B.shape[-2:])
+    data = _factorize("solve", d.solve, A.shape, "the solver failed because the input matrix "
+                      "is singular", a, b)
+    return _record("linalg_solve", data, (A, B), backward)
+
+
+# ---- Cholesky -----------------------------------------------------------------------------------
+
+def _cholesky(A):
+    # A = L L^T: with P = tril(L^T gL) and Phi = (P + tril(P, -1)^T) / 2 (P's lower triangle
+    # made symmetric, the diagonal halved), gA = L^-T Phi L^-1 (torch's cholesky_backward)
+    def backward(g, out, need):
+        L = out
+        P = (L.mT @ g).tril()
+        phi = 0.5 * (P + (P).tril(-1).mT)
+        return (_solve_right(L, _solve(L.mT, phi)),)
+    data = _factorize("cholesky", A._device.cholesky, A.shape, "the factorization could not "
+                      "be completed because the input is not positive-definite", A.data)
+    return _record("linalg_cholesky", data, (A,), backward)
+
+
+# ---- QR -----------------------------------------------------------------------------------------
+
+def _qr_not_differentiable(mode):
+    def backward(*args):
+        if mode == "r":
+            raise NotImplementedError(
+                "linalg.qr: the derivative depends on Q, which is not computed when mode='r'; "
+                "use mode='reduced' to differentiate through linalg.qr")
+        raise NotImplementedError("linalg.qr: the QR decomposition is not differentiable when "
+                                  "mode='complete' and nrows > ncols")
+    return backward
+
+
+def _qr(A, mode):
+    d = A._device
+    m, n = A.shape[-2:]
+
+    # torch's linalg_qr_backward, with M = gR R^T - Q^T gQ:
+    #   m >= n: gA = (gQ + Q copyltu(M)) R^-T, copyltu(M) = triu(M) + triu(M, 1)^T
+    #   m < n:  gA = [Q tril(M^T - M) R1^-T, 0] + Q gR, with R1 = R's leading m x m block
+    def backward(grads, outs, need):
+        gQ, gR = grads
+        Q, R = outs
+        if gQ is None:
+            M = gR @ R.mT
+        elif gR is None:
+            M = -(Q.mT @ gQ)
+        else:
+            M = gR @ R.mT - Q.mT @ gQ
+        if m >= n:
+            M = M.triu()
+            gA = Q @ (M + M.triu(1).mT)
+            if gQ is not None:
+                gA = gA + gQ
+            return (_solve_right(R.mT, gA),)
+        gA = _solve_right(R[..., :m].mT, Q @ (M.mT - M).tril()).pad((0, n - m))
+        if gR is not None:
+            gA = gA + Q @ gR
+        return (gA,)
+    if mode == "r":
+        _, r = d.qr(A.data, "reduced")
+        empty = _wrap(d.full((0,), 0, A.dtype), d)
+        return empty, _record("linalg_qr", r, (A,), _qr_not_differentiable(mode))
+    q, r = d.qr(A.data, mode)
+    if mode == "complete" and m > n:
+        return tuple(_record_tuple("linalg_qr", (q, r), (A,), _qr_not_differentiable(mode)))
+    return tuple(_record_tuple("linalg_qr", (q, r), (A,), backward))
+
+
+# ---- SVD ----------------------------------------------------------------------------------------
+
+def _svd(A, full_matrices):
+    d = A._device
+    m, n = A.shape[-2:]
+
+    # torch's svd_backward for real A = U diag(S) Vh, with skew(X) = X - X^T and
+    # E_jk = S_k^2 - S_j^2 off the diagonal (1 on it):
+    #   gA = U [(skew(U^T gU) / E) S + S (skew(Vh gVh^T) / E) + diag(gS)] Vh
+    #      + (I - U U^T) gU S^-1 Vh        if m > n
+    #      + U S^-1 gVh (I - Vh^T Vh)      if m < n
+    # Repeated singular values make E zero: the gradient is then inf or nan, as torch's.
+    # With full_matrices, the columns of U and rows of Vh past min(m, n) are an arbitrary
+    # basis, and their gradients are ignored (as torch does).
+    def backward(grads, outs, need):
+        gU, gS, gVh = grads
+        U, S, Vh = outs
+        k = S.shape[-1]
+        if full_matrices and U.shape[-1] != k:
+            U, gU = U[..., :k], (gU[..., :k] if gU is not None else None)
+        if full_matrices and Vh.shape[-2] != k:
+            Vh, gVh = Vh[..., :k, :], (gVh[..., :k, :] if gVh is not None else None)
+        if gU is None and gVh is None:
+            return ((U @ (gS.unsqueeze(-1) * Vh)) if m >= n else ((U * gS.unsqueeze(-2)) @ Vh),)
+        S2 = S * S
+        E = S2.unsqueeze(-2) - S2.unsqueeze(-1) + _eye_like(S2)
+        if gU is not None:
+            UgU = U.mT @ gU
+            UgU = UgU - UgU.mT
+        if gVh is not None:
+            VgV = Vh @ gVh.mT
+            VgV = VgV - VgV.mT
+        if gU is not None and gVh is not None:
+            inner = (UgU * S.unsqueeze(-2) + S.unsqueeze(-1) * VgV) / E
+        elif gU is not None:
+            inner = (UgU / E) * S.unsqueeze(-2)
+        else:
+            inner = S.unsqueeze(-1) * (VgV / E)
+        if gS is not None:
+            inner = inner + _diag_matrices(gS)
+        if m > n and gU is not None:
+            gUSinv = gU / S.unsqueeze(-2)
+            gA = U @ inner + gUSinv - U @ (U.mT @ gUSinv)
+            return (gA @ Vh,)
+        if m < n and gVh is not None:
+            SinvgVh = gVh / S.unsqueeze(-1)
+            gA = inner @ Vh + SinvgVh - (SinvgVh @ Vh.mT) @ Vh
+            return (U @ gA,)
+        return ((U @ (inner @ Vh)) if m >= n else ((U @ inner) @ Vh),)
+    u, s, vh = d.svd(A.data, full_matrices)
+    return tuple(_record_tuple("linalg_svd", (u, s, vh), (A,), backward))
+
+
+# ---- symmetric eigendecomposition ---------------------------------------------------------------
+
+def _eigh(A):
+    d = A._device
+
+    # A = V diag(L) V^T: with skew(X) = X - X^T and E_ij = L_j - L_i off the diagonal (1 on it),
+    #   gA = V [diag(gL) + skew(V^T gV) / (2 E)] V^T
+    # (torch's linalg_eig_backward, Hermitian case; symmetric but not projected on the lower
+    # triangle that the forward reads). Repeated eigenvalues give inf or nan, as in torch.
+    def backward(grads, outs, need):
+        gL, gV = grads
+        L, V = outs
+        if gV is None:
+            return ((V * gL.unsqueeze(-2)) @ V.mT,)
+        VgV = V.mT @ gV
+        E = L.unsqueeze(-2) - L.unsqueeze(-1) + _eye_like(L)
+        inner = 0.5 * (VgV - VgV.mT) / E
+        if gL is not None:
+            inner = inner + _diag_matrices(gL)
+        return (V @ (inner @ V.mT),)
+    w, v = d.eigh(A.data)
+    return tuple(_record_tuple("linalg_eigh", (w, v), (A,), backward))
+
+
+# ---- pseudo-inverse -----------------------------------------------------------------------------
+
+def _mT(d, x):
+    """The device array x with its last two dims swapped."""
+    return d.transpose(x, tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2))
+
+
+def _pinv(A, atol, rtol, hermitian):
+    """pinv(A), zeroing singular values at or below max(atol, rtol * sigma_max); atol and rtol
+    are device arrays of A's dtype that broadcast against A's batch dims."""
+    d = A._device
+    m, n = A.shape[-2:]
+
+    # torch's pinv_backward (Golub and Pereyra 1973): with P = pinv(A), for m <= n
+    #   K = g^T P:  gA = -(P K)^T + K P^T - A P K P^T + P^T P (g^T - K A)
+    # and for m > n
+    #   K = P g^T:  gA = -(K P)^T + (g^T - A K) P P^T + P^T K - P^T K P A
+    def backward(g, out, need):
+        P, gh = out, g.mT
+        if m <= n:
+            K = gh @ P
+            KPh = K @ P.mT
+            return (-(P @ K).mT + KPh - (A @ P) @ KPh + (P.mT @ P) @ (gh - K @ A),)
+        K = P @ gh
+        PhK = P.mT @ K
+        return (-(K @ P).mT + (gh - A @ K) @ P @ P.mT + PhK - PhK @ P @ A,)
+    # pinv(A) = V diag(1 / w) U^T over the kept values, from A = U diag(w) V^T: the SVD
+    # (w = S), or for symmetric A the eigendecomposition (U = V, singular values |w|)
+    if hermitian:
+        w, V = d.eigh(A.data)
+        s, U = d.abs(w), V
+    else:
+        U, s, Vh = d.svd(A.data, False)
+        w, V = s, _mT(d, Vh)
+    last = (s.ndim - 1,)
+    tol = d.maximum(d.reshape(atol, atol.shape + (1,)),
+                    d.mul(d.reshape(rtol, rtol.shape + (1,)), d.max(s, last, True)))
+    keep = d.greater(s, tol)
+    w_pinv = d.where(keep, d.divide(1, d.where(keep, w, 1)), 0)
+    w_pinv = d.reshape(w_pinv, w_pinv.shape[:-1] + (1, w_pinv.shape[-1]))
+    data = d.matmul(d.mul(V, w_pinv), _mT(d, U))
+    return _record("linalg_pinv", data, (A,), backward)
 
 
 # ================================================================================================
@@ -2072,6 +4503,13 @@ class Tensor(metaclass=_TensorMeta):
         return bool(self.item())
 
     def __array__(self, dtype=None, copy=None):
+        if self._rg and _grad_enabled:
+            # NumPy converts a tensor it cannot dispatch to a plain array (np.asarray(t),
+            # np.array([t, u]), np.mean([t, u])): its gradient would be lost without a word
+            raise RuntimeError(
+                f"a tensor of shape {self.shape} that requires grad cannot become a NumPy array: "
+                "its gradient would be lost. Use t.detach() (or t.numpy()) for its values, "
+                "sg.stack([...]) for a list of tensors, or a simplegrad op")
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
@@ -2261,8 +4699,25 @@ class Tensor(metaclass=_TensorMeta):
     def mul(self, other):
         return self * other
 
-    def div(self, other):
-        return self / other
+    def div(self, other, *, rounding_mode=None):
+        """self / other; rounding_mode "trunc" rounds toward zero and "floor" down, as torch
+        (integers then stay integral)."""
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode == "floor":
+            return self.floor_divide(other)
+        if rounding_mode != "trunc":
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', not "
+                             f"{rounding_mode!r}")
+        x, y = _operands("div", self, other)
+        if _is_float(x.dtype):
+            return (x / y).trunc()
+        _check_divisor("div", x, y)
+        q = _floor_divide(x, y)
+        # toward zero: one more than the floor where the division is inexact and signs differ
+        return q + ((q * y != x) & ((x < 0) != (y < 0))).astype(q.dtype)
+
+    divide = true_divide = div
 
     def pow(self, other):
         return self ** other
@@ -2307,14 +4762,71 @@ class Tensor(metaclass=_TensorMeta):
     def __ge__(self, other):
         return self._compare(other, lambda d: d.greater_equal)
 
+    # ---- bitwise and logical: integer bits on integer tensors, and/or/not on bool ------------
     def __and__(self, other):
-        return self.astype(np.bool_) * _tensor(other, self).astype(np.bool_)
+        return _bitwise("bitwise_and", self, other)
+
+    def __rand__(self, other):
+        return _bitwise("bitwise_and", self, other, reverse=True)
 
     def __or__(self, other):
-        return ~(~self & ~_tensor(other, self).astype(np.bool_))
+        return _bitwise("bitwise_or", self, other)
+
+    def __ror__(self, other):
+        return _bitwise("bitwise_or", self, other, reverse=True)
+
+    def __xor__(self, other):
+        return _bitwise("bitwise_xor", self, other)
+
+    def __rxor__(self, other):
+        return _bitwise("bitwise_xor", self, other, reverse=True)
+
+    def __lshift__(self, other):
+        return _bitwise("left_shift", self, other)
+
+    def __rlshift__(self, other):
+        return _bitwise("left_shift", self, other, reverse=True)
+
+    def __rshift__(self, other):
+        return _bitwise("right_shift", self, other)
+
+    def __rrshift__(self, other):
+        return _bitwise("right_shift", self, other, reverse=True)
 
     def __invert__(self):
-        return _wrap(self._device.logical_not(self.data), self._device)
+        if self.dtype == np.bool_:
+            return _wrap(self._device.logical_not(self.data), self._device)
+        return _bitwise("invert", self)
+
+    def bitwise_and(self, other):
+        return self & other
+
+    def bitwise_or(self, other):
+        return self | other
+
+    def bitwise_xor(self, other):
+        return self ^ other
+
+    def bitwise_not(self):
+        return ~self
+
+    def bitwise_left_shift(self, other):
+        return self << other
+
+    def bitwise_right_shift(self, other):
+        return self >> other
+
+    def logical_and(self, other):
+        return (self != 0) & (_tensor(other, self) != 0)
+
+    def logical_or(self, other):
+        return (self != 0) | (_tensor(other, self) != 0)
+
+    def logical_xor(self, other):
+        return (self != 0) != (_tensor(other, self) != 0)
+
+    def logical_not(self):
+        return self == 0
 
     def eq(self, other):
         return self == other
@@ -2340,6 +4852,15 @@ class Tensor(metaclass=_TensorMeta):
     def isnan(self):
         return self != self
 
+    def isfinite(self):
+        return (self == self) & (self.abs() != math.inf)
+
+    def isposinf(self):
+        return self == math.inf
+
+    def isneginf(self):
+        return self == -math.inf
+
     # ---- elementwise ------------------------------------------------------------------------
     def exp(self):
         return _exp(_floating(self))
@@ -2363,8 +4884,71 @@ class Tensor(metaclass=_TensorMeta):
         # |x| = x sign(x): gradient sign(x), which is 0 at 0 (as PyTorch)
         return self * self.sign()
 
-    def sign(self):
-        return _wrap(self._device.sign(self.data), self._device)
+    __abs__ = abs
+
+    def round(self, decimals=0):
+        """Round half to even (as torch.round), to `decimals` places; the gradient is zero."""
+        rint = _STEP_OPS["round"]
+        if not _is_float(self.dtype):
+            return self
+        if decimals == 0:
+            return rint(self)
+        if decimals > 0:  # PyTorch's order of operations, for the same rounding
+            return rint(self * 10.0 ** decimals) / 10.0 ** decimals
+        return rint(self / 10.0 ** -decimals) * 10.0 ** -decimals
+
+    def frac(self):
+        """The fractional part x - trunc(x), with x's sign; gradient 1."""
+        return self - self.trunc()
+
+    def sinc(self):
+        """sin(pi x) / (pi x), and 1 at 0."""
+        x = _floating(self)
+        zero = x == 0
+        px = where(zero, 1.0, x) * math.pi  # a safe input at 0, so the gradient there is 0
+        return where(zero, 1.0, px.sin() / px)
+
+    def deg2rad(self):
+        return _floating(self) * (math.pi / 180)
+
+    def rad2deg(self):
+        return _floating(self) * (180 / math.pi)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        """nan, +inf and -inf replaced (by default with 0 and the dtype's largest and
+        smallest finite values); the gradient passes where x is finite."""
+        if not _is_float(self.dtype):
+            return self
+        big = float(np.finfo(self.dtype).max)
+        out = where(self == math.inf, big if posinf is None else posinf, self)
+        out = where(self == -math.inf, -big if neginf is None else neginf, out)
+        return where(self != self, nan, out)
+
+    def lerp(self, end, weight):
+        """self + weight (end - self), computed from the nearer end as PyTorch does."""
+        end = _tensor(end, self)
+        w = _tensor(weight, self)
+        near_start = w.abs() < 0.5
+        return where(near_start, self + w * (end - self), end - (end - self) * (1 - w))
+
+    def floor_divide(self, other):
+        """floor(self / other) as Python's //; integers stay integral (dividing one by zero
+        raises). No derivative, as in PyTorch."""
+        x, y = _operands("floor_divide", self, other)
+        _check_divisor("floor_divide", x, y)
+        return _floor_divide(x, y)
+
+    def __floordiv__(self, other):
+        return self.floor_divide(other)
+
+    def __rfloordiv__(self, other):
+        return _tensor(other, self).floor_divide(self)
+
+    def __mod__(self, other):
+        return self.remainder(other)
+
+    def __rmod__(self, other):
+        return _tensor(other, self).remainder(self)
 
     def clamp(self, min=None, max=None):
         """Limit to [min, max]; bounds may be numbers or tensors."""
@@ -2391,15 +4975,6 @@ class Tensor(metaclass=_TensorMeta):
     def leaky_relu(self, negative_slope=0.01):
         return _where(self._device.greater(self.data, 0), self, self * negative_slope)
 
-    def sigmoid(self):
-        return _sigmoid(_floating(self))
-
-    def tanh(self):
-        return _tanh(_floating(self))
-
-    def erf(self):
-        return _erf(_floating(self))
-
     def gelu(self, approximate="none"):
         """x Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')."""
         if approximate == "tanh":
@@ -2414,8 +4989,23 @@ class Tensor(metaclass=_TensorMeta):
         z = self * beta
         # softplus z = max(z, 0) + log(1 + e^-|z|); -|z| is written so its slope at 0 is 1
         negabs = _where(self._device.greater(z.data, 0), -z, z)
-        soft = (z.relu() + (negabs.exp() + 1).log()) / beta
+        soft = (z.relu() + negabs.exp().log1p()) / beta
         return _where(self._device.greater(z.data, threshold), self, soft)
+
+    def hardshrink(self, lambd=0.5):
+        """x where |x| > lambd, else 0."""
+        return where((self > lambd) | (self < -lambd), self, 0.0)
+
+    def prelu(self, weight):
+        """x for x > 0, weight x otherwise; weight holds one slope, or one per channel (dim 1)."""
+        weight = _tensor(weight, self)
+        channels = self.shape[1] if self.ndim >= 2 else 1
+        if weight.ndim > 1 or weight.numel() not in (1, channels):
+            raise ValueError(f"prelu: weight of shape {weight.shape} must hold 1 or {channels} "
+                             f"slopes for an input of shape {self.shape}")
+        if weight.numel() > 1:
+            weight = weight.reshape((-1,) + (1,) * (self.ndim - 2))
+        return where(self > 0, self, weight * self)
 
     # ---- reductions -------------------------------------------------------------------------
     def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
@@ -2424,7 +5014,9 @@ class Tensor(metaclass=_TensorMeta):
 
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         axes, keep = _reduction_args("mean", self, axis, dim, keepdims, keepdim)
-        return _sum(_floating(self), axes, keep) * (1.0 / max(_count(self.shape, axes), 1))
+        count = _count(self.shape, axes)
+        # the mean of no elements is nan, as in PyTorch
+        return _sum(_floating(self), axes, keep) * (1.0 / count if count else math.nan)
 
     def var(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
             unbiased=None, ddof=None):
@@ -2437,7 +5029,7 @@ class Tensor(metaclass=_TensorMeta):
         x = _floating(self)
         centered = x - x.mean(axes, keepdims=True)
         count = _count(self.shape, axes)
-        return (centered * centered).sum(axes, keepdims=keep) / max(count - correction, 0)
+        return (centered * centered).sum(axes, keepdims=keep) / builtins.max(count - correction, 0)
 
     def std(self, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
             unbiased=None, ddof=None):
@@ -2480,7 +5072,7 @@ class Tensor(metaclass=_TensorMeta):
         values = self.take_along_dim(index, axis)
         if not keep:
             values, index = values.squeeze(axis), index.squeeze(axis)
-        return _MaxResult(values, index)
+        return _ValuesIndices(values, index)
 
     def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return self._arg("argmax", axis, keepdims, dim, keepdim)
@@ -2525,6 +5117,187 @@ class Tensor(metaclass=_TensorMeta):
         return self - self.logsumexp(axes, keepdims=True)
 
     logsoftmax = log_softmax
+
+    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+        """Product over dims; the gradient is exact where elements are 0 (as PyTorch)."""
+        axes, keep = _reduction_args("prod", self, axis, dim, keepdims, keepdim)
+        return _prod(_accumulating(self, dtype), axes, keep)
+
+    def cumsum(self, dim=None, *, dtype=None, axis=None):
+        """Running sums along dim (integers accumulate in int64, as PyTorch)."""
+        return self._scan("cumsum", _cumsum, dim, axis, _accumulating(self, dtype))
+
+    def cumprod(self, dim=None, *, dtype=None, axis=None):
+        """Running products along dim; the gradient is exact where elements are 0."""
+        return self._scan("cumprod", _cumprod, dim, axis, _accumulating(self, dtype))
+
+    def logcumsumexp(self, dim=None, *, axis=None):
+        """log(cumsum(exp(x))) along dim, without overflow."""
+        return self._scan("logcumsumexp", _logcumsumexp, dim, axis, _floating(self))
+
+    def _scan(self, name, op, dim, axis, x):
+        dim = dim if axis is None else axis
+        if dim is None:
+            raise TypeError(f"{name}: needs a dim")
+        axis = _axis(name, self, dim)
+        return op(x.reshape(1), 0).reshape(()) if x.ndim == 0 else op(x, axis)
+
+    def cummax(self, dim):
+        """(running maximum, the index where it was reached) along dim; ties take the latest
+        index and a nan its own, as torch.cummax. The gradient goes to those indices."""
+        return self._cumulative_extreme("cummax", dim)
+
+    def cummin(self, dim):
+        """(running minimum, the index where it was reached) along dim, as torch.cummin."""
+        return self._cumulative_extreme("cummin", dim)
+
+    def _cumulative_extreme(self, name, dim):
+        axis = _axis(name, self, dim)
+        if self.ndim == 0:
+            return _ValuesIndices(self, zeros((), dtype=np.int64).to(self._device))
+        d = self._device
+        _, index = (d.cummax if name == "cummax" else d.cummin)(self.data, axis)
+        index = _wrap(d.astype(index, np.int64), d)
+        return _ValuesIndices(self.take_along_dim(index, axis), index)
+
+    def any(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Whether any element is nonzero (True), over dims."""
+        axes, keep = _reduction_args("any", self, axis, dim, keepdims, keepdim)
+        d = self._device
+        count = d.sum(d.astype(d.not_equal(self.data, 0), np.int64), axes, keep)
+        return _wrap(d.greater(count, 0), d)
+
+    def all(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Whether every element is nonzero (True), over dims."""
+        return ~(self == 0).any(axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def count_nonzero(self, dim=None):
+        """How many elements are nonzero, over dims (int64)."""
+        return (self != 0).sum(dim=dim).astype(np.int64)
+
+    def nansum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Sum with nan counted as 0."""
+        return where(self.isnan(), 0, self).sum(axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def nanmean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Mean of the elements that are not nan."""
+        x = _floating(self)
+        counted = (~x.isnan()).sum(axis, keepdims, dim=dim, keepdim=keepdim)
+        return x.nansum(axis, keepdims, dim=dim, keepdim=keepdim) / counted
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        """The p-norm over dims (all by default): p a number, inf, 'fro' (the 2-norm of the
+        elements) or 'nuc' (the nuclear norm of matrices in dims, default the last two)."""
+        x = self if dtype is None else self.astype(dtype)
+        if p == "nuc":
+            return matrix_norm(x, "nuc", (-2, -1) if dim is None else dim, keepdim)
+        return vector_norm(x, 2 if p == "fro" else p, dim, keepdim)
+
+    def median(self, dim=None, keepdim=False):
+        """The lower median: of all elements (a value, its gradient to that element), or along
+        dim -> (values, indices); a nan anywhere makes it nan, as torch.median."""
+        if dim is None:
+            return _shared_pick(self, self.detach().reshape(-1).median(0).values)
+        axis = _axis("median", self, dim)
+        n = self.shape[axis] if self.ndim else 1
+        if n == 0:
+            raise IndexError(f"median: dim {dim} of a tensor of shape {self.shape} is empty")
+        x = self.reshape(1) if self.ndim == 0 else self
+        # ascending, nan last: the middle, or the first nan where there is one
+        order = x.argsort(axis)
+        has_nan = x.isnan().any(axis, keepdims=True)
+        middle = (n - 1) // 2
+        index = order.narrow(axis, middle, 1)
+        first_nan = x.isnan().astype(np.int64).argmax(axis, keepdims=True)
+        index = where(has_nan, first_nan, index)
+        values = x.take_along_dim(index, axis)
+        if not keepdim or self.ndim == 0:
+            values, index = values.squeeze(axis), index.squeeze(axis)
+        return _ValuesIndices(values, index)
+
+    # ---- sorting and selection: an argsort, then the gradient goes where the values came from
+    def argsort(self, dim=-1, descending=False, stable=False, *, axis=None):
+        """Indices that sort along dim; ties keep their order, and nan sorts last (ascending),
+        as torch.sort(stable=True) does. `stable` is accepted: the sort always is."""
+        axis = _axis("argsort", self, dim if axis is None else axis)
+        d = self._device
+        if self.ndim == 0:
+            return _wrap(d.full((), 0, np.int64), d)
+        return _wrap(d.astype(d.argsort(self.data, axis, bool(descending)), np.int64), d)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """(values, indices) sorted along dim (a stable sort, nan last ascending)."""
+        index = self.argsort(dim, descending)
+        if self.ndim == 0:
+            return _ValuesIndices(self, index)
+        return _ValuesIndices(self.take_along_dim(index, _axis("sort", self, dim)), index)
+
+    def msort(self):
+        """Sorted along dim 0."""
+        return self.sort(0).values
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The k largest (or smallest) elements along dim and their indices, in order."""
+        axis = _axis("topk", self, dim)
+        n = self.shape[axis] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise IndexError(f"topk: k ({k}) is out of range for dim {dim} of size {n} "
+                             f"(shape {self.shape})")
+        index = self.argsort(axis, descending=largest)
+        index = index if self.ndim == 0 else index.narrow(axis, 0, k)
+        values = self if self.ndim == 0 else self.take_along_dim(index, axis)
+        return _ValuesIndices(values, index)
+
+    def kthvalue(self, k, dim=-1, keepdim=False):
+        """The k-th smallest element along dim (k from 1) and its index."""
+        axis = _axis("kthvalue", self, dim)
+        n = self.shape[axis] if self.ndim else 1
+        if not 1 <= k <= n:
+            raise IndexError(f"kthvalue: k ({k}) is out of range for dim {dim} of size {n} "
+                             f"(shape {self.shape})")
+        x = self.reshape(1) if self.ndim == 0 else self
+        index = x.argsort(axis).narrow(axis, k - 1, 1)
+        values = x.take_along_dim(index, axis)
+        if not keepdim or self.ndim == 0:
+            values, index = values.squeeze(axis), index.squeeze(axis)
+        return _ValuesIndices(values, index)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        """The distinct elements in ascending order (nan values each distinct), and with
+        return_inverse where each element went, with return_counts how often each occurs; with
+        dim, the distinct slices along dim. No gradient, as in PyTorch. `sorted=False` sorts
+        too (PyTorch leaves that order unspecified)."""
+        x = self.detach()
+        if dim is None:
+            rows = x.reshape(-1, 1)
+        else:
+            axis = _axis("unique", x, dim)
+            rows = x.movedim(axis, 0).reshape(x.shape[axis], -1)
+        # sort the rows lexicographically: stable sorts by the last column first
+        order = arange(rows.shape[0], dtype=np.int64).to(x._device)
+        for j in reversed(range(rows.shape[1])):
+            order = order[rows[order, j].argsort(0)]
+        ranked = rows[order]
+        if rows.shape[1]:
+            new = (ranked[1:] != ranked[:-1]).any(1)  # a nan differs from everything
+        else:  # slices without elements are all equal
+            new = zeros(builtins.max(len(rows) - 1, 0), dtype=np.bool_).to(x._device)
+        starts = cat([ones(1, dtype=np.bool_).to(x._device), new]) if len(rows) else new
+        group = starts.astype(np.int64).cumsum(0) - 1
+        values = ranked[starts]
+        distinct = values.shape[0]
+        if dim is None:
+            values = values.reshape(-1)
+        else:
+            values = values.reshape((-1,) + x.movedim(axis, 0).shape[1:]).movedim(0, axis)
+        out = [values]
+        if return_inverse:
+            inverse = group[order.argsort(0)]
+            out.append(inverse.reshape(x.shape) if dim is None else inverse)
+        if return_counts:
+            counts = zeros(distinct, dtype=np.int64).to(x._device)
+            out.append(counts.scatter_add(0, group, ones_like(group)))
+        return out[0] if len(out) == 1 else tuple(out)
 
     # ---- movement ---------------------------------------------------------------------------
     def reshape(self, *shape):
@@ -2571,7 +5344,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def transpose(self, *dims):
         """transpose(d0, d1) swaps two dims (PyTorch); transpose() or transpose(axes) as NumPy."""
-        if len(dims) == 2 and all(isinstance(a, (int, np.integer)) for a in dims):
+        if len(dims) == 2 and builtins.all(isinstance(a, (int, np.integer)) for a in dims):
             order = list(range(self.ndim))
             a, b = (_axis("transpose", self, a) for a in dims)
             order[a], order[b] = order[b], order[a]
@@ -2608,6 +5381,23 @@ class Tensor(metaclass=_TensorMeta):
 
     def __getitem__(self, key):
         key = _index_key(self, key)
+        arrays = [k for k in key if hasattr(k, "shape")]
+        if arrays and builtins.any(isinstance(k, (int, np.integer)) for k in key):
+            # PyTorch selects with the integers first and then places the array indices among
+            # the dims left (x[0, :, idx] has shape (B, K)), where NumPy would count integers
+            # as array indices and move the dims (shape (K, B))
+            first = []
+            for k in key:
+                if hasattr(k, "shape"):
+                    first.extend([slice(None)] * (len(k.shape) if k.dtype == np.bool_ else 1))
+                else:
+                    first.append(k)
+            rest = tuple(slice(None) if k is None else k for k in key
+                         if not isinstance(k, (int, np.integer)))
+            return self._index(tuple(first))._index(rest)
+        return self._index(key)
+
+    def _index(self, key):
         try:
             return _getitem(self, key)
         except IndexError as e:
@@ -2626,10 +5416,11 @@ class Tensor(metaclass=_TensorMeta):
         for i in range(len(pad) // 2):
             widths[self.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
         x = self
-        if any(a < 0 or b < 0 for a, b in widths):
-            x = x[tuple(slice(max(-a, 0), n - max(-b, 0)) for (a, b), n in zip(widths, x.shape))]
-            widths = [(max(a, 0), max(b, 0)) for a, b in widths]
-        return _pad(x, tuple(widths), value) if any(a or b for a, b in widths) else x
+        if builtins.any(a < 0 or b < 0 for a, b in widths):
+            x = x[tuple(slice(builtins.max(-a, 0), n - builtins.max(-b, 0))
+                        for (a, b), n in zip(widths, x.shape))]
+            widths = [(builtins.max(a, 0), builtins.max(b, 0)) for a, b in widths]
+        return _pad(x, tuple(widths), value) if builtins.any(a or b for a, b in widths) else x
 
     def split(self, split_size_or_sections, dim=0):
         """Pieces of `split_size` along dim (the last may be smaller), or of the listed sizes."""
@@ -2639,10 +5430,10 @@ class Tensor(metaclass=_TensorMeta):
             step = int(split_size_or_sections)
             if step <= 0:
                 raise ValueError(f"split: split_size must be positive, got {step}")
-            sizes = [min(step, n - i) for i in range(0, n, step)] or [0]
+            sizes = [builtins.min(step, n - i) for i in range(0, n, step)] or [0]
         else:
             sizes = list(split_size_or_sections)
-            if sum(sizes) != n:
+            if builtins.sum(sizes) != n:
                 raise ValueError(f"split: sizes {sizes} do not add up to {n}, the size of dim "
                                  f"{dim} of a tensor of shape {self.shape}")
         pieces, start = [], 0
@@ -2653,38 +5444,426 @@ class Tensor(metaclass=_TensorMeta):
 
     def chunk(self, chunks, dim=0):
         n = self.shape[_axis("chunk", self, dim)]
-        return self.split(max(-(-n // chunks), 1), dim)
+        return self.split(builtins.max(-(-n // chunks), 1), dim)
 
     def unbind(self, dim=0):
         """The slices along dim, each without that dim; their gradients are stacked once, so
         unbinding n steps costs O(n) in backward, where n getitems would cost O(n^2)."""
         return _unbind(self, _axis("unbind", self, dim))
 
-    def take_along_dim(self, indices, dim):
-        """Elements at `indices` (int, same ndim) along dim, like torch.take_along_dim."""
-        axis = _axis("take_along_dim", self, dim)
+    def take_along_dim(self, indices, dim=None):
+        """Elements at `indices` (integers) along dim, the other dims broadcast together, as
+        torch.take_along_dim; with dim None, at flat positions of the flattened tensor."""
         indices = _tensor(indices, self)
+        if dim is None:
+            return self.reshape(-1)._gather(0, indices.reshape(-1))
+        axis = _axis("take_along_dim", self, dim)
+        if indices.ndim != self.ndim:
+            raise ValueError(f"take_along_dim: indices of shape {indices.shape} need as many "
+                             f"dims as the input's shape {self.shape}")
+        try:
+            shape = list(np.broadcast_shapes(
+                self.shape[:axis] + (1,) + self.shape[axis + 1:],
+                indices.shape[:axis] + (1,) + indices.shape[axis + 1:]))
+        except ValueError:
+            raise ValueError(f"take_along_dim: shapes {self.shape} and {indices.shape} cannot "
+                             f"be broadcast outside dim {dim}") from None
+        x_shape, index_shape = list(shape), list(shape)
+        x_shape[axis], index_shape[axis] = self.shape[axis], indices.shape[axis]
+        return self.expand(x_shape)._gather(axis, indices.expand(index_shape))
+
+    def gather(self, dim, index):
+        """self[i][index[i][j]] along dim, as torch.gather: index has self's number of dims and
+        is no larger than self outside dim."""
+        axis = _axis("gather", self, dim)
+        index = _tensor(index, self)
+        larger = builtins.any(m > n for i, (m, n) in enumerate(zip(index.shape, self.shape))
+                              if i != axis)
+        if index.ndim != self.ndim or larger:
+            raise RuntimeError(f"gather: index of shape {index.shape} must have as many dims as "
+                               f"the input of shape {self.shape} and be no larger outside dim "
+                               f"{dim}")
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"gather: index must be an integer tensor, not {index.dtype}")
+        _check_index_range("gather", index, self.shape[axis] if self.ndim else 1, axis,
+                           self.shape)
+        return self._gather(axis, index)
+
+    def _gather(self, axis, index):
+        # self[arange, ..., index, ..., arange]: the aranges span index's shape in their dims
         d = self._device
         key = []
-        for i, n in enumerate(indices.shape):
+        for i, n in enumerate(index.shape):
             if i == axis:
-                key.append(indices.data)
+                key.append(index.data)
             else:
-                shape = tuple(n if j == i else 1 for j in range(self.ndim))
+                shape = tuple(n if j == i else 1 for j in range(index.ndim))
                 key.append(d.reshape(d.arange(n, np.int64), shape))
         return self[tuple(_wrap(k, d) for k in key)]
 
-    def gather(self, dim, index):
-        return self.take_along_dim(index, dim)
+    def index_select(self, dim, index):
+        """The slices at the (1-d) integer `index` along dim."""
+        axis = _axis("index_select", self, dim)
+        index = _tensor(index, self)
+        if index.ndim > 1 or index.dtype.kind not in "iu":
+            raise IndexError(f"index_select: index must be a 0-d or 1-d integer tensor, got "
+                             f"{index.dtype} of shape {index.shape}")
+        _check_index_range("index_select", index, self.shape[axis], axis, self.shape)
+        return self[(slice(None),) * axis + (index.reshape(-1),)]
+
+    def narrow(self, dim, start, length):
+        """The `length` elements from `start` (negative: from the end) along dim."""
+        axis = _axis("narrow", self, dim)
+        n = self.shape[axis]
+        start = int(start) + n if start < 0 else int(start)
+        if not (0 <= start <= n and 0 <= length <= n - start):
+            raise IndexError(f"narrow: start {start} and length {length} do not fit dim {dim} of "
+                             f"size {n} (shape {self.shape})")
+        return self[(slice(None),) * axis + (slice(start, start + length),)]
+
+    def masked_fill(self, mask, value):
+        """value where mask (bool, broadcast) holds, else self; a tensor value gets the
+        gradient of the positions it fills."""
+        mask = _tensor(mask, self)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"masked_fill: the mask must be a bool tensor, not {mask.dtype}")
+        out = where(mask, _tensor(value, self).astype(self.dtype), self)
+        if out.shape != self.shape:
+            raise RuntimeError(f"masked_fill: a mask of shape {mask.shape} does not broadcast to "
+                               f"the input's shape {self.shape}")
+        return out
+
+    def masked_select(self, mask):
+        """The elements where mask (bool, broadcast with self) holds, as a 1-d tensor."""
+        mask = _tensor(mask, self)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"masked_select: the mask must be a bool tensor, not {mask.dtype}")
+        shape = np.broadcast_shapes(self.shape, mask.shape)
+        return self.expand(shape)[mask.expand(shape)]
+
+    # ---- scatter: out-of-place, the gradient of each written value goes back to it -----------
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        """self with src (or the number `value`) written at `index` along dim, as torch.scatter;
+        of repeated positions one write wins. reduce='add' or 'multiply' combines instead."""
+        if src is None and value is None:
+            raise TypeError("scatter: needs src or value")
+        source = src if src is not None else value
+        if reduce is not None:
+            modes = {"add": "sum", "multiply": "prod"}
+            if reduce not in modes:
+                raise ValueError(f"scatter: reduce must be 'add' or 'multiply', not {reduce!r}")
+            return self.scatter_reduce(dim, index, self._scatter_source(index, source),
+                                       modes[reduce])
+        return self._scatter_into(dim, index, source, "set", "scatter")
+
+    def scatter_add(self, dim, index, src):
+        """self with src added at `index` along dim (repeats add up)."""
+        return self._scatter_into(dim, index, src, "sum", "scatter_add")
+
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+        """self with src combined at `index` along dim by reduce: 'sum', 'prod', 'mean',
+        'amax' or 'amin' (with self's element unless include_self=False), as
+        torch.scatter_reduce; amax and amin split the gradient among ties."""
+        if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+            raise ValueError(f"scatter_reduce: reduce must be 'sum', 'prod', 'mean', 'amax' or "
+                             f"'amin', not {reduce!r}")
+        return self._scatter_into(dim, index, src, reduce, "scatter_reduce", include_self)
+
+    def _scatter_source(self, index, source):
+        if isinstance(source, Tensor):
+            return source
+        return full(_tensor(index, self).shape, source, dtype=self.dtype).to(self._device)
+
+    def _scatter_into(self, dim, index, src, reduce, op, include_self=True):
+        axis = _axis(op, self, dim)
+        index = _tensor(index, self)
+        src = self._scatter_source(index, src).astype(self.dtype)
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"{op}: index must be an integer tensor, not {index.dtype}")
+        if index.ndim != self.ndim or src.ndim != self.ndim or builtins.any(
+                m > s or (i != axis and m > n)
+                for i, (m, n, s) in enumerate(zip(index.shape, self.shape, src.shape))):
+            raise RuntimeError(f"{op}: index of shape {index.shape} must have the dims of the "
+                               f"input {self.shape} and of src {src.shape}, and be no larger "
+                               f"than src, nor than the input outside dim {dim}")
+        src = src[tuple(slice(0, m) for m in index.shape)]
+        return _scatter(self, self._flat_positions(op, axis, index), src, reduce, include_self)
+
+    def _flat_positions(self, op, axis, index):
+        """The flat positions in self of (i0, ..., index[i], ..., in) for every i of index."""
+        _check_index_range(op, index, self.shape[axis], axis, self.shape)
+        d = self._device
+        strides = _contiguous_strides(self.shape)
+        flat = d.mul(d.astype(index.data, np.int64), strides[axis])
+        for i, m in enumerate(index.shape):
+            if i != axis:
+                shape = tuple(m if j == i else 1 for j in range(index.ndim))
+                flat = d.add(flat, d.reshape(d.mul(d.arange(m, np.int64), strides[i]), shape))
+        return _wrap(flat, d)
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        """self with alpha * source's slices added at the (1-d) `index` along dim."""
+        return self._index_into("index_add", dim, index, source * alpha, "sum")
+
+    def index_copy(self, dim, index, source):
+        """self with source's slices written at the (1-d) `index` along dim."""
+        return self._index_into("index_copy", dim, index, source, "set")
+
+    def index_fill(self, dim, index, value):
+        """self with value written into the slices at the (1-d) `index` along dim."""
+        axis = _axis("index_fill", self, dim)
+        index = _tensor(index, self).reshape(-1)
+        shape = list(self.shape)
+        shape[axis] = index.numel()
+        return self._index_into("index_fill", dim, index,
+                                _tensor(value, self).astype(self.dtype).expand(shape), "set")
+
+    def _index_into(self, op, dim, index, source, reduce):
+        axis = _axis(op, self, dim)
+        index = _tensor(index, self)
+        source = _tensor(source, self).astype(self.dtype)
+        if index.ndim > 1 or index.dtype.kind not in "iu":
+            raise IndexError(f"{op}: index must be a 0-d or 1-d integer tensor, got "
+                             f"{index.dtype} of shape {index.shape}")
+        index = index.reshape(-1)
+        expected = self.shape[:axis] + (index.numel(),) + self.shape[axis + 1:]
+        if source.shape != expected:
+            raise RuntimeError(f"{op}: source of shape {source.shape} must have shape {expected} "
+                               f"(the input {self.shape} with {index.numel()} slices along dim "
+                               f"{dim})")
+        shape = [1] * self.ndim
+        shape[axis] = index.numel()
+        positions = self._flat_positions(op, axis, index.reshape(shape).expand(expected))
+        return _scatter(self, positions, source, reduce)
+
+    # ---- more movement: flips, rolls, repeats, triangles, diagonals ---------------------------
+    def flip(self, *dims):
+        """Reversed along dims."""
+        dims = _shape_arg(dims) if dims else ()
+        axes = {_axis("flip", self, a) for a in dims}
+        if not axes or self.ndim == 0:
+            return self
+        return self[tuple(slice(None, None, -1) if i in axes else slice(None)
+                          for i in range(self.ndim))]
+
+    def fliplr(self):
+        """Reversed along dim 1 (left-right)."""
+        if self.ndim < 2:
+            raise ValueError(f"fliplr: needs at least 2 dims, got shape {self.shape}")
+        return self.flip(1)
+
+    def flipud(self):
+        """Reversed along dim 0 (up-down)."""
+        if self.ndim < 1:
+            raise ValueError("flipud: needs at least 1 dim, got a 0-d tensor")
+        return self.flip(0)
+
+    def roll(self, shifts, dims=None):
+        """Elements shifted by `shifts` along dims, wrapping around; with dims None, along the
+        flattened tensor, then reshaped back."""
+        if dims is None:
+            return self.reshape(-1).roll(shifts, 0).reshape(self.shape)
+        shifts = _ntuple(shifts, 1)
+        dims = _ntuple(dims, 1)
+        if len(shifts) != len(dims):
+            raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
+        out = self
+        for shift, dim in zip(shifts, dims):
+            axis = _axis("roll", self, dim)
+            n = self.shape[axis]
+            k = shift % n if n else 0
+            if k:
+                lead = (slice(None),) * axis
+                out = cat([out[lead + (slice(n - k, None),)], out[lead + (slice(0, n - k),)]],
+                          axis)
+        return out
+
+    def rot90(self, k=1, dims=(0, 1)):
+        """Rotated by 90 degrees k times, from the first of dims toward the second."""
+        if len(dims) != 2:
+            raise ValueError(f"rot90: dims must name two dims, got {dims}")
+        a, b = (_axis("rot90", self, d) for d in dims)
+        if a == b or self.ndim < 2:
+            raise ValueError(f"rot90: dims {dims} must be two different dims of a tensor of "
+                             f"shape {self.shape}")
+        k %= 4
+        if k == 1:
+            return self.flip(b).transpose(a, b)
+        if k == 2:
+            return self.flip(a, b)
+        if k == 3:
+            return self.flip(a).transpose(a, b)
+        return self
+
+    def repeat(self, *sizes):
+        """Tiled: each dim repeated sizes[i] times (sizes may add leading dims), as
+        torch.Tensor.repeat."""
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: {len(sizes)} sizes for a tensor of shape {self.shape}; "
+                             "give at least one per dim")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        # (1, n0, 1, n1, ...) expanded to (r0, n0, r1, n1, ...), then merged pairwise
+        interleaved = tuple(v for n in shape for v in (1, n))
+        wide = tuple(v for r, n in zip(sizes, shape) for v in (r, n))
+        out = self.reshape(interleaved).expand(wide)
+        return out.reshape(tuple(r * n for r, n in zip(sizes, shape)))
+
+    def tile(self, *dims):
+        """As repeat, with fewer sizes than dims allowed (they repeat the last dims)."""
+        dims = _shape_arg(dims)
+        return self.repeat((1,) * (self.ndim - len(dims)) + dims)
+
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        """Each element (or slice along dim) repeated `repeats` times, in place: an int, or an
+        integer tensor with one count per slice. With dim None, of the flattened tensor."""
+        x = self.reshape(-1) if dim is None else self
+        axis = 0 if dim is None else _axis("repeat_interleave", self, dim)
+        if isinstance(repeats, Tensor) and repeats.numel() != 1 or isinstance(repeats, list):
+            counts = np.asarray(_tensor(repeats, x).numpy()).reshape(-1).astype(np.int64)
+            if len(counts) != x.shape[axis] or (counts < 0).any():
+                raise ValueError(f"repeat_interleave: {len(counts)} non-negative repeats are "
+                                 f"needed for dim {axis} of size {x.shape[axis]}")
+            index = np.repeat(np.arange(x.shape[axis]), counts)
+            return x.index_select(axis, Tensor(index, device=x._device))
+        r = int(repeats.item() if isinstance(repeats, Tensor) else repeats)
+        if r < 0:
+            raise ValueError(f"repeat_interleave: repeats must be non-negative, got {r}")
+        shape = x.shape[:axis + 1] + (r,) + x.shape[axis + 1:]
+        out = x.unsqueeze(axis + 1).expand(shape)
+        return out.reshape(x.shape[:axis] + (x.shape[axis] * r,) + x.shape[axis + 1:])
+
+    def _triangle(self, name, diagonal, lower):
+        if self.ndim < 2:
+            raise ValueError(f"{name}: needs at least 2 dims, got shape {self.shape}")
+        rows, cols = self.shape[-2:]
+        i = np.arange(rows).reshape(-1, 1) + diagonal
+        j = np.arange(cols).reshape(1, -1)
+        keep = Tensor(i >= j if lower else i <= j, device=self._device)
+        return where(keep, self, _lift(0, self))
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dims (on and below the diagonal `diagonal`)."""
+        return self._triangle("tril", diagonal, lower=True)
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two dims (on and above the diagonal `diagonal`)."""
+        return self._triangle("triu", diagonal, lower=False)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        """The diagonal `offset` (above the main one if positive) of the matrices in dims dim1
+        and dim2, as a last dim."""
+        a, b = _axis("diagonal", self, dim1), _axis("diagonal", self, dim2)
+        if a == b or self.ndim < 2:
+            raise ValueError(f"diagonal: dim1 {dim1} and dim2 {dim2} must be two different dims "
+                             f"of a tensor of shape {self.shape}")
+        x = self.movedim((a, b), (-2, -1))
+        rows, cols = x.shape[-2:]
+        length = builtins.min(rows, cols - offset) if offset >= 0 else builtins.min(rows + offset,
+                                                                                    cols)
+        length = builtins.max(length, 0)
+        start = offset if offset >= 0 else -offset * cols
+        strides = _contiguous_strides(x.shape)
+        return x.as_strided(x.shape[:-2] + (length,), strides[:-2] + (cols + 1,),
+                            start if length else 0)
+
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1):
+        """Matrices with the last dim of self on their diagonal `offset`, placed in dims dim1
+        and dim2 of the result (zeros elsewhere)."""
+        n = self.shape[-1] + builtins.abs(offset) if self.ndim else 1 + builtins.abs(offset)
+        ndim = builtins.max(self.ndim, 1) + 1
+        a, b = (_axis("diag_embed", zeros((1,) * ndim), d) for d in (dim1, dim2))
+        if a == b:
+            raise ValueError(f"diag_embed: dim1 {dim1} and dim2 {dim2} must differ")
+        x = self.reshape(1) if self.ndim == 0 else self
+        shape = x.shape[:-1] + (n, n)
+        strides = _contiguous_strides(shape)
+        start = offset if offset >= 0 else -offset * n
+        out = _as_strided_scatter(x, x.shape, strides[:-2] + (n + 1,), start, shape)
+        return out.movedim((-2, -1), (a, b))
+
+    def diag(self, diagonal=0):
+        """A 1-d tensor placed on a matrix's diagonal `diagonal`, or a matrix's diagonal."""
+        if self.ndim == 1:
+            return self.diag_embed(diagonal)
+        if self.ndim == 2:
+            return self.diagonal(diagonal)
+        raise ValueError(f"diag: needs a 1-d or 2-d tensor, got shape {self.shape}")
+
+    def trace(self):
+        """The sum of a matrix's diagonal."""
+        if self.ndim != 2:
+            raise ValueError(f"trace: needs a matrix, got shape {self.shape}")
+        return self.diagonal().sum()
+
+    def movedim(self, source, destination):
+        """Dims `source` moved to positions `destination`, the others keeping their order."""
+        source, destination = _ntuple(source, 1), _ntuple(destination, 1)
+        if len(source) != len(destination):
+            raise ValueError(f"movedim: {len(source)} source dims for {len(destination)} "
+                             "destinations")
+        src = [_axis("movedim", self, a) for a in source]
+        dst = [_axis("movedim", self, a) for a in destination]
+        if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+            raise ValueError(f"movedim: repeated dims in {source} or {destination}")
+        order = [i for i in range(self.ndim) if i not in src]
+        for d_, s_ in sorted(zip(dst, src)):
+            order.insert(d_, s_)
+        return self.permute(order)
+
+    moveaxis = movedim
+
+    def swapaxes(self, axis0, axis1):
+        """Dims axis0 and axis1 exchanged."""
+        return self.transpose(axis0, axis1)
+
+    swapdims = swapaxes
+
+    def unflatten(self, dim, sizes):
+        """Dim `dim` split into dims of `sizes` (one may be -1)."""
+        axis = _axis("unflatten", self, dim)
+        return self.reshape(self.shape[:axis] + tuple(sizes) + self.shape[axis + 1:])
+
+    def outer(self, other):
+        """The outer product of two 1-d tensors."""
+        other = _tensor(other, self)
+        if self.ndim != 1 or other.ndim != 1:
+            raise ValueError(f"outer: needs two 1-d tensors, got shapes {self.shape} and "
+                             f"{other.shape}")
+        return self.unsqueeze(1) * other.unsqueeze(0)
+
+    ger = outer
+
+    def inner(self, other):
+        """Sums of products over the last dims: the dot product of 1-d tensors."""
+        return inner(self, other)
+
+    def kron(self, other):
+        """The Kronecker product."""
+        return kron(self, other)
+
+    def cross(self, other, dim=None):
+        """The cross product of 3-vectors along dim (the first of size 3 when None)."""
+        return cross(self, other, dim)
+
+    def diff(self, n=1, dim=-1, prepend=None, append=None):
+        """The n-th forward difference along dim, after prepend and append are joined."""
+        axis = _axis("diff", self, dim)
+        x = cat([t for t in (prepend, self, append) if t is not None], axis) if (
+            prepend is not None or append is not None) else self
+        lead = (slice(None),) * axis
+        for _ in range(n):
+            x = x[lead + (slice(1, None),)] - x[lead + (slice(None, -1),)]
+        return x
 
     def as_strided(self, size, stride, storage_offset=0):
         """A view that reads self's row-major elements with `stride` (in elements), as
         torch.as_strided does on a contiguous tensor; overlapping reads add up in backward."""
         size, stride = tuple(int(n) for n in size), tuple(int(s) for s in stride)
-        if len(size) != len(stride) or storage_offset < 0 or min(stride, default=0) < 0:
+        if len(size) != len(stride) or storage_offset < 0 or builtins.min(stride, default=0) < 0:
             raise ValueError(f"as_strided: size {size}, stride {stride} and offset "
                              f"{storage_offset} do not describe a view")
-        last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride) if n > 0)
+        last = storage_offset + builtins.sum((n - 1) * s for n, s in zip(size, stride) if n > 0)
         if 0 not in size and last >= self.numel():
             raise ValueError(f"as_strided: size {size}, stride {stride} and offset "
                              f"{storage_offset} read element {last} of a tensor of shape "
@@ -2703,7 +5882,7 @@ class Tensor(metaclass=_TensorMeta):
         spatial = self.shape[self.ndim - k:]
         positions = tuple((n - dl * (kk - 1) - 1) // st + 1
                           for n, kk, st, dl in zip(spatial, kernel, stride, dilation))
-        if min(positions) <= 0:
+        if builtins.min(positions) <= 0:
             raise ValueError(f"windows: kernel {kernel} with dilation {dilation} does not fit "
                              f"in the trailing dims {spatial} of shape {self.shape}")
         strides = _contiguous_strides(self.shape)
@@ -2742,8 +5921,8 @@ class _HookHandle:
         self._hooks.pop(self.id, None)
 
 
-class _MaxResult(tuple):
-    """(values, indices), as torch.max(dim) returns."""
+class _ValuesIndices(tuple):
+    """(values, indices), as torch.max(dim), sort, topk, cummax ... return."""
 
     def __new__(cls, values, indices):
         return super().__new__(cls, (values, indices))
@@ -2829,7 +6008,7 @@ def _ntuple(x, n):
 
 
 def _axis(op, t, a):
-    ndim = max(t.ndim, 1)
+    ndim = builtins.max(t.ndim, 1)
     if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
         raise IndexError(f"{op}: dim {a!r} is out of range for a tensor of shape {t.shape}")
     return int(a) % ndim
@@ -2873,8 +6052,11 @@ def _index_key(t, key):
             if k.dtype.kind not in "iub":
                 raise IndexError(f"getitem: index tensors must be integer or bool, not "
                                  f"{k.dtype} (tensor of shape {t.shape})")
-            out.append(k.data)
-        elif isinstance(k, (list, np.ndarray)):
+            if k.ndim == 0 and k.dtype.kind in "iu":
+                out.append(k.item())  # a 0-d integer tensor indexes as an int (as in PyTorch)
+            else:
+                out.append(k.data)
+        elif isinstance(k, (list, tuple, np.ndarray)):  # a tuple inside an index: a sequence
             arr = np.asarray(k)
             if arr.size == 0:
                 arr = arr.astype(np.int64)
@@ -2889,6 +6071,45 @@ def _index_key(t, key):
     return tuple(out)
 
 
+def _bitwise(kernel, x, other=None, reverse=False):
+    """A bitwise device kernel on integer or bool tensors (on bool: logical and, or, xor, not);
+    no gradient, since neither kind can require one."""
+    operands = (x,) if other is None else _operands(kernel, x, other, reverse)
+    for t in operands:
+        if t.dtype.kind not in "biu" or (kernel.endswith("shift") and t.dtype == np.bool_):
+            shapes = " and ".join(str(t.shape) for t in operands)
+            raise TypeError(f"{kernel}: needs integer{'' if 'shift' in kernel else ' or bool'} "
+                            f"tensors, got {' and '.join(str(t.dtype) for t in operands)} "
+                            f"(shapes {shapes})")
+    d = x._device
+    return _wrap(getattr(d, kernel)(*(t.data for t in operands)), d)
+
+
+def _check_divisor(op, x, y):
+    """Integer division by zero raises, as in PyTorch (floats give inf and nan)."""
+    if not _is_float(y.dtype) and bool(y._device.to_host(y._device.max(y._device.equal(
+            y.data, 0)))):
+        raise ZeroDivisionError(f"{op}: integer division by zero (shapes {x.shape} and "
+                                f"{y.shape})")
+
+
+def _check_index_range(op, index, n, axis, shape):
+    """Indices of gather, scatter and index_* must lie in [0, n), as in PyTorch."""
+    d = index._device
+    if index.numel() and _any(d, d.logical_not(d.mul(d.greater_equal(index.data, 0),
+                                                     d.less(index.data, n)))):
+        raise IndexError(f"{op}: an index is out of range [0, {n}) for dim {axis} of a tensor "
+                         f"of shape {shape}")
+
+
+def _accumulating(x, dtype=None):
+    """x in `dtype`, or for sums and products of integers and bools, in int64 (PyTorch's
+    rule, so that they do not overflow a small type)."""
+    if dtype is not None:
+        return x.astype(dtype)
+    return x.astype(np.int64) if x.dtype.kind in "biu" else x
+
+
 def _unwrap(obj):
     """Tensors inside args become host arrays, for NumPy functions without a gradient rule."""
     if isinstance(obj, Tensor):
@@ -2900,11 +6121,71 @@ def _unwrap(obj):
     return obj
 
 
+# ---- the table ops: Tensor methods and module-level functions ---------------------------------
+
+def _unary_method(name, op):
+    def method(self):
+        return op(_floating(self))
+    return _named(method, name, f"Elementwise {name}, for floats (integers become float32).")
+
+
+def _step_method(name, op):
+    def method(self):
+        # integers are whole numbers already: floor, ceil and trunc return them
+        return op(self) if _is_float(self.dtype) or name == "sign" else self
+    return _named(method, name, f"Elementwise {name}; its gradient is zero (as in PyTorch).")
+
+
+def _binary_method(name, op):
+    integral = name in _INTEGRAL_BINARY
+
+    def method(self, other):
+        x, y = _operands(name, self if integral else _floating(self), other)
+        if name in ("fmod", "remainder"):
+            _check_divisor(name, x, y)
+        return op(x, y)
+    return _named(method, name, f"Elementwise {name}(self, other), broadcasting.")
+
+
+def _named(fn, name, doc):
+    fn.__name__, fn.__qualname__, fn.__doc__ = name, name, doc
+    return fn
+
+
+def _function(name, method):
+    """torch's module-level form of a Tensor method: f(input, *args) = input.f(*args), where
+    input may be a number or an array when a later argument is a tensor."""
+    def fn(input, *args, **kwargs):
+        like = next((a for a in (input,) + args if isinstance(a, Tensor)), None)
+        return method(_tensor(input, like), *args, **kwargs)
+    return _named(fn, name, method.__doc__)
+
+
+for _name, _kernel, _rule in _UNARY:
+    setattr(Tensor, _name, _unary_method(_name, _UNARY_OPS[_name]))
+for _name, _kernel in _STEPS:
+    if _name not in vars(Tensor):  # a method of the class (round, with decimals) stays
+        setattr(Tensor, _name, _step_method(_name, _STEP_OPS[_name]))
+for _name, _kernel, _rule_x, _rule_y in _BINARY:
+    setattr(Tensor, _name, _binary_method(_name, _BINARY_OPS[_name]))
+
+# PyTorch's second spelling of an op, and NumPy's
+_ALIASES = {
+    "arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh",
+    "arccosh": "acosh", "arctanh": "atanh", "arctan2": "atan2", "sgn": "sign", "fix": "trunc",
+    "absolute": "abs", "negative": "neg", "multiply": "mul", "subtract": "sub",
+}
+for _alias, _name in _ALIASES.items():
+    setattr(Tensor, _alias, getattr(Tensor, _name))
+
 # ---- functions on tensors ----------------------------------------------------------------------
 
 def einsum(subscripts, *operands):
     """Einstein summation with NumPy's subscripts: ellipsis, implicit output, traces and
-    diagonals ('ii->i'), letters summed out of one operand only, any number of operands."""
+    diagonals ('ii->i'), letters summed out of one operand only, any number of operands; or
+    the sublist form einsum(a, [0, 1], b, [1, 2], [0, 2])."""
+    if not isinstance(subscripts, str):
+        subscripts, operands = _sublists(subscripts, operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:
@@ -2920,7 +6201,7 @@ def einsum(subscripts, *operands):
             letters = "".join(dict.fromkeys(sub))
             strides = _contiguous_strides(x.shape)
             x = x.as_strided(tuple(sizes[c] if x.shape[sub.index(c)] != 1 else 1 for c in letters),
-                             tuple(sum(s for c2, s in zip(sub, strides) if c2 == c)
+                             tuple(builtins.sum(s for c2, s in zip(sub, strides) if c2 == c)
                                    for c in letters))
             sub = letters
         target = tuple(sizes[c] for c in sub)
@@ -2930,6 +6211,24 @@ def einsum(subscripts, *operands):
     dtype = functools.reduce(_result_dtype, (o.dtype for o in operands))
     operands = [o.astype(dtype) for o in operands]
     return _einsum(",".join(subs) + "->" + output, operands)
+
+
+def _sublists(first, rest):
+    """einsum's sublist form (operand, [dims], operand, [dims], ..., [output dims]) as
+    subscripts and operands: dim numbers become letters, Ellipsis '...'."""
+    args = (first,) + tuple(rest)
+    operands, subs = list(args[0::2]), list(args[1::2])
+    output = subs.pop() if len(subs) == len(operands) + 1 or len(args) % 2 else None
+    if len(subs) != len(operands):
+        raise ValueError("einsum: the sublist form alternates operands and lists of dims")
+
+    def letters(sub):
+        try:
+            return "".join("..." if d is Ellipsis else _LETTERS[d] for d in sub)
+        except (IndexError, TypeError):
+            raise ValueError(f"einsum: sublist {sub} must hold dims 0 to 51 or Ellipsis") from None
+    text = ",".join(letters(sub) for sub in subs)
+    return (text if output is None else text + "->" + letters(output)), operands
 
 
 @functools.lru_cache(maxsize=1024)
@@ -2957,7 +6256,7 @@ def _parse_einsum(subscripts, shapes):
         if "..." in sub:
             if letters > len(shape):
                 fail(f"'{sub}' names {letters} dims but the operand has {len(shape)}")
-            n_ellipsis = max(n_ellipsis, len(shape) - letters)
+            n_ellipsis = builtins.max(n_ellipsis, len(shape) - letters)
         elif letters != len(shape):
             fail(f"'{sub}' names {letters} dims but the operand has {len(shape)}")
     ellipsis = "".join(free[:n_ellipsis])
@@ -3023,7 +6322,8 @@ def cat(tensors, dim=0, *, axis=None):
     axis = _axis("cat", tensors[0], dim if axis is None else axis)
     first = tensors[0].shape
     for t in tensors[1:]:
-        if t.ndim != len(first) or any(a != b for i, (a, b) in enumerate(zip(t.shape, first))
+        if t.ndim != len(first) or builtins.any(a != b for i, (a, b)
+                                                in enumerate(zip(t.shape, first))
                                        if i != axis):
             raise ValueError(f"cat: shapes {[t.shape for t in tensors]} differ outside dim {axis}")
     dtype = functools.reduce(_result_dtype, (t.dtype for t in tensors))
@@ -3077,6 +6377,258 @@ def minimum(x, y):
     return -_maximum(-x, -y)
 
 
+def tensordot(a, b, dims=2):
+    """Sums of products over the last `dims` dims of a and the first of b, or over the listed
+    pairs of dims ([dims of a], [dims of b])."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = _tensor(a, like), _tensor(b, like)
+    if isinstance(dims, (int, np.integer)):
+        if not 0 <= dims <= builtins.min(a.ndim, b.ndim):
+            raise ValueError(f"tensordot: dims {dims} is out of range for shapes {a.shape} and "
+                             f"{b.shape}")
+        dims_a, dims_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        dims_a, dims_b = (list(_ntuple(d, 1)) for d in dims)
+    dims_a = [_axis("tensordot", a, i) for i in dims_a]
+    dims_b = [_axis("tensordot", b, i) for i in dims_b]
+    if len(dims_a) != len(dims_b) or builtins.any(a.shape[i] != b.shape[j]
+                                         for i, j in zip(dims_a, dims_b)):
+        raise ValueError(f"tensordot: dims {dims_a} of shape {a.shape} and {dims_b} of shape "
+                         f"{b.shape} do not match")
+    sub_a = [_LETTERS[i] for i in range(a.ndim)]
+    sub_b = [_LETTERS[a.ndim + j] for j in range(b.ndim)]
+    for i, j in zip(dims_a, dims_b):
+        sub_b[j] = sub_a[i]
+    out = [c for i, c in enumerate(sub_a) if i not in dims_a]
+    out += [c for j, c in enumerate(sub_b) if j not in dims_b]
+    return einsum(f"{''.join(sub_a)},{''.join(sub_b)}->{''.join(out)}", a, b)
+
+
+def inner(a, b):
+    """Sums of products over the last dims of a and b (a number times a tensor for 0-d)."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = _tensor(a, like), _tensor(b, like)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"inner: the last dims of shapes {a.shape} and {b.shape} differ")
+    return tensordot(a, b, ([-1], [-1]))
+
+
+def outer(a, b):
+    """The outer product of two 1-d tensors."""
+    return _tensor(a, b if isinstance(b, Tensor) else None).outer(b)
+
+
+def kron(a, b):
+    """The Kronecker product: every element of a times the whole of b, in blocks."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = _tensor(a, like), _tensor(b, like)
+    ndim = builtins.max(a.ndim, b.ndim)
+    a = a.reshape((1,) * (ndim - a.ndim) + a.shape)
+    b = b.reshape((1,) * (ndim - b.ndim) + b.shape)
+    # out[i * m + k] = a[i] b[k]: interleave a's dims with b's, multiply, merge the pairs
+    blocks = (a.reshape(tuple(v for n in a.shape for v in (n, 1)))
+              * b.reshape(tuple(v for n in b.shape for v in (1, n))))
+    return blocks.reshape(tuple(m * n for m, n in zip(a.shape, b.shape)))
+
+
+def cross(a, b, dim=None):
+    """The cross product of 3-vectors along dim (broadcast); None takes the first dim of size
+    3, as torch.cross."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = _tensor(a, like), _tensor(b, like)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    a, b = a.expand(shape), b.expand(shape)
+    if dim is None:
+        dim = next((i for i, n in enumerate(shape) if n == 3), None)
+        if dim is None:
+            raise ValueError(f"cross: no dim of size 3 in shape {shape}")
+    axis = _axis("cross", a, dim)
+    if shape[axis] != 3:
+        raise ValueError(f"cross: dim {dim} of shape {shape} has size {shape[axis]}, not 3")
+    a0, a1, a2 = a.unbind(axis)
+    b0, b1, b2 = b.unbind(axis)
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis)
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 1-d tensors: indexing 'ij' (matrix, PyTorch's default) or 'xy'."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', not {indexing!r}")
+    tensors = [_tensor(t) for t in tensors]
+    if builtins.any(t.ndim > 1 for t in tensors):
+        raise ValueError(f"meshgrid: needs 0-d or 1-d tensors, got shapes "
+                         f"{[t.shape for t in tensors]}")
+    tensors = [t.reshape(-1) for t in tensors]
+    swap = indexing == "xy" and len(tensors) >= 2
+    order = [1, 0] + list(range(2, len(tensors))) if swap else list(range(len(tensors)))
+    shape = tuple(tensors[i].numel() for i in order)
+    grids = []
+    for k, t in enumerate(tensors):
+        view = [1] * len(tensors)
+        view[order.index(k)] = t.numel()
+        grids.append(t.reshape(view).expand(shape))
+    return tuple(grids)
+
+
+def _as_1d(t):
+    return t.reshape(1) if t.ndim == 0 else t
+
+
+def _as_2d(t):
+    return t.reshape((1,) * (2 - t.ndim) + t.shape) if t.ndim < 2 else t
+
+
+def _as_3d(t):
+    # (n,) becomes (1, n, 1) and (m, n) becomes (m, n, 1), as NumPy
+    if t.ndim < 2:
+        return t.reshape(1, -1, 1)
+    return t.unsqueeze(-1) if t.ndim == 2 else t
+
+
+def _atleast(tensors, lift):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        return tuple(lift(_tensor(t)) for t in tensors[0])
+    out = tuple(lift(_tensor(t)) for t in tensors)
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_1d(*tensors):
+    """Each tensor with at least 1 dim (a 0-d tensor becomes shape (1,))."""
+    return _atleast(tensors, _as_1d)
+
+
+def atleast_2d(*tensors):
+    """Each tensor with at least 2 dims: (n,) becomes (1, n)."""
+    return _atleast(tensors, _as_2d)
+
+
+def atleast_3d(*tensors):
+    """Each tensor with at least 3 dims: (n,) becomes (1, n, 1), (m, n) becomes (m, n, 1)."""
+    return _atleast(tensors, _as_3d)
+
+
+def hstack(tensors):
+    """Joined along dim 1, or along dim 0 for 1-d tensors."""
+    tensors = [_as_1d(_tensor(t)) for t in tensors]
+    return cat(tensors, 0 if tensors and tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """Joined along dim 0, 1-d tensors as rows."""
+    return cat([_as_2d(_tensor(t)) for t in tensors], 0)
+
+
+row_stack = vstack
+
+
+def dstack(tensors):
+    """Joined along dim 2, each made at least 3-d."""
+    return cat([_as_3d(_tensor(t)) for t in tensors], 2)
+
+
+def column_stack(tensors):
+    """1-d tensors as columns (and 2-d ones as they are), joined along dim 1."""
+    tensors = [_tensor(t) for t in tensors]
+    return cat([t.reshape(-1, 1) if t.ndim <= 1 else t for t in tensors], 1)
+
+
+def tensor_split(input, indices_or_sections, dim=0):
+    """Pieces along dim: n nearly equal ones (the first n % size one larger), or cut at the
+    listed indices, as torch.tensor_split and np.array_split."""
+    x = _tensor(input)
+    axis = _axis("tensor_split", x, dim)
+    n = x.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        sections = int(indices_or_sections)
+        if sections <= 0:
+            raise ValueError(f"tensor_split: sections must be positive, got {sections}")
+        size, extra = divmod(n, sections)
+        bounds = np.cumsum([0] + [size + 1] * extra + [size] * (sections - extra))
+    else:
+        bounds = [0] + [builtins.min(builtins.max(int(i) + n if i < 0 else int(i), 0), n)
+                        for i in indices_or_sections] + [n]
+    lead = (slice(None),) * axis
+    return tuple(x[lead + (slice(int(a), builtins.max(int(a), int(b))),)]
+                 for a, b in zip(bounds, bounds[1:]))
+
+
+def array_split(ary, indices_or_sections, axis=0):
+    """NumPy's name for tensor_split (a list of pieces)."""
+    return list(tensor_split(ary, indices_or_sections, axis))
+
+
+def _split_along(op, min_ndim, axis):
+    def split(input, indices_or_sections):
+        x = _tensor(input)
+        if x.ndim < min_ndim:
+            raise ValueError(f"{op}: needs at least {min_ndim} dims, got shape {x.shape}")
+        dim = 0 if (op == "hsplit" and x.ndim == 1) else axis
+        if isinstance(indices_or_sections, (int, np.integer)) and \
+                x.shape[dim] % indices_or_sections:
+            raise ValueError(f"{op}: dim {dim} of size {x.shape[dim]} does not divide into "
+                             f"{indices_or_sections} equal pieces")
+        return tensor_split(x, indices_or_sections, dim)
+    return _named(split, op, f"Pieces along dim {axis}, as torch.{op} and np.{op}.")
+
+
+hsplit = _split_along("hsplit", 1, 1)
+vsplit = _split_along("vsplit", 2, 0)
+dsplit = _split_along("dsplit", 3, 2)
+
+
+def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=None,
+                 sorter=None):
+    """Where each value would go in the ascending sorted_sequence (its last dim, per row of
+    leading dims, or for every value when 1-d) to keep it sorted: the first such place, or with
+    right=True (side='right') the last. No gradient."""
+    seq = _tensor(sorted_sequence)
+    vals = _tensor(values, seq)
+    if side is not None:
+        if side not in ("left", "right"):
+            raise ValueError(f"searchsorted: side must be 'left' or 'right', not {side!r}")
+        right = side == "right"
+    if sorter is not None:
+        seq = seq.take_along_dim(_tensor(sorter, seq), -1)
+    if seq.ndim > 1 and seq.shape[:-1] != vals.shape[:-1]:
+        raise ValueError(f"searchsorted: a sorted_sequence of shape {seq.shape} needs values "
+                         f"with the same leading dims, got shape {vals.shape}")
+    if vals.dtype != seq.dtype:
+        dtype = _result_dtype(seq.dtype, vals.dtype)
+        seq, vals = seq.astype(dtype), vals.astype(dtype)
+    d = seq._device
+    out = _wrap(d.astype(d.searchsorted(seq.data, vals.data, bool(right)), np.int64), d)
+    return out.astype(np.int32) if out_int32 else out
+
+
+def var_mean(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
+    """(variance, mean) over dims."""
+    x = _tensor(input)
+    return (x.var(dim=dim, correction=correction, keepdim=keepdim, unbiased=unbiased),
+            x.mean(dim=dim, keepdim=keepdim))
+
+
+def std_mean(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
+    """(standard deviation, mean) over dims."""
+    x = _tensor(input)
+    return (x.std(dim=dim, correction=correction, keepdim=keepdim, unbiased=unbiased),
+            x.mean(dim=dim, keepdim=keepdim))
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    """The ord-norm of the elements over dims (all by default): ord a number, inf or -inf
+    (the largest or smallest |x|), 0 (how many are nonzero). Its gradient is PyTorch's: 0
+    where the norm is 0, shared among ties for +-inf."""
+    x = _floating(_tensor(x) if dtype is None else _tensor(x).astype(dtype))
+    if isinstance(ord, str):
+        raise ValueError(f"vector_norm: ord must be a number, not {ord!r}")
+    axes, keep = _reduction_args("vector_norm", x, dim, None, keepdim, None)
+    return _vector_norm(x, float(ord), axes, keep)
+
+
 # ---- creation ----------------------------------------------------------------------------------
 
 _rng = np.random.default_rng()
@@ -3116,8 +6668,8 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     if end is None:
         start, end = 0, start
     if dtype is None:
-        dtype = np.int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) \
-            else np.float32
+        integers = builtins.all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if integers else np.float32
     return _create(np.arange(start, end, step), dtype, requires_grad)
 
 
@@ -3156,6 +6708,153 @@ def rand_like(t, dtype=None, requires_grad=False):
     return rand(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
+def empty(*size, dtype=np.float32, requires_grad=False):
+    """A new tensor of `size` (zeros: simplegrad has no uninitialised memory)."""
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+
+def empty_like(t, dtype=None, requires_grad=False):
+    return zeros_like(t, dtype=dtype, requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=None, *, dtype=np.int64, requires_grad=False):
+    """Integers drawn uniformly from [low, high) (randint(high, size) draws from [0, high))."""
+    if size is None:
+        low, high, size = 0, low, high
+    if size is None:
+        raise TypeError("randint: needs a size")
+    if high <= low:
+        raise ValueError(f"randint: the range [{low}, {high}) is empty")
+    return _create(_rng.integers(low, high, _shape_arg((size,))), dtype, requires_grad)
+
+
+def randint_like(t, low, high=None, *, dtype=None, requires_grad=False):
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, t.shape, dtype=t.dtype if dtype is None else dtype,
+                   requires_grad=requires_grad)
+
+
+def randperm(n, *, dtype=np.int64, requires_grad=False):
+    """A random permutation of 0, ..., n - 1."""
+    return _create(_rng.permutation(int(n)), dtype, requires_grad)
+
+
+def _sampled(name, data, inputs):
+    """A random sample drawn with parameters `inputs`: in the graph with a zero gradient, as
+    PyTorch's normal and bernoulli (the sample is not reparameterised)."""
+    def backward(g, out, need):
+        return tuple(_zero_grad(x) for x in inputs)
+    return _record(name, data, tuple(inputs), backward)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, dtype=None, requires_grad=False):
+    """Normal samples: of `size` for number arguments, else of the broadcast shape of mean and
+    std (tensors); a zero gradient flows to tensor arguments, as in PyTorch."""
+    tensors = [t for t in (mean, std) if isinstance(t, Tensor)]
+    if not tensors:
+        if size is None:
+            raise TypeError("normal: needs a size when mean and std are numbers")
+        host = _rng.normal(mean, std, _shape_arg((size,)))
+        return _create(host, np.float32 if dtype is None else dtype, requires_grad)
+    like = tensors[0]
+    mean, std = _tensor(mean, like), _tensor(std, like)
+    shape = np.broadcast_shapes(mean.shape, std.shape)
+    if size is not None and tuple(_shape_arg((size,))) != shape:
+        raise ValueError(f"normal: size {size} differs from the shape {shape} of mean and std")
+    d = like._device
+    sample = d.array(_rng.standard_normal(shape).astype(like.dtype))
+    data = d.add(d.mul(sample, std.data), mean.data)
+    return _sampled("normal", data, [t for t in (mean, std) if isinstance(t, Tensor)])
+
+
+def bernoulli(input, p=None):
+    """1 with probability p (or each element's own probability, input), else 0, in input's
+    dtype; a zero gradient flows to input, as in PyTorch."""
+    x = _tensor(input)
+    prob = x if p is None else _tensor(p, x).expand(x.shape)
+    if not _is_float(prob.dtype):
+        raise TypeError(f"bernoulli: probabilities must be floats, not {prob.dtype}")
+    d = x._device
+    draw = d.array(_rng.random(x.shape))
+    data = d.astype(d.less(draw, d.astype(prob.data, np.float64)), x.dtype)
+    return _sampled("bernoulli", data, [x])
+
+
+def multinomial(input, num_samples, replacement=False):
+    """Indices drawn from each row of input (weights, not necessarily normalised): num_samples
+    per row, without replacement unless replacement=True."""
+    weights = np.asarray(_tensor(input).detach().numpy(), dtype=np.float64)
+    rows = weights.reshape(-1, weights.shape[-1]) if weights.ndim else None
+    if rows is None or weights.ndim > 2 or (weights < 0).any() or not np.isfinite(weights).all():
+        raise ValueError(f"multinomial: needs a 1-d or 2-d tensor of finite non-negative "
+                         f"weights, got shape {weights.shape}")
+    out = []
+    for row in rows:
+        total = row.sum()
+        if total <= 0 or (not replacement and num_samples > np.count_nonzero(row)):
+            raise ValueError(f"multinomial: cannot draw {num_samples} samples "
+                             f"{'with' if replacement else 'without'} replacement from "
+                             f"weights {row.tolist()}")
+        out.append(_rng.choice(len(row), num_samples, replace=replacement, p=row / total))
+    out = np.array(out, dtype=np.int64).reshape(weights.shape[:-1] + (num_samples,))
+    return Tensor(out, device=_tensor(input)._device)
+
+
+def linspace(start, end, steps, *, dtype=None, requires_grad=False):
+    """`steps` evenly spaced values from start to end (inclusive)."""
+    return _create(np.linspace(start, end, int(steps)), dtype or np.float32, requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, requires_grad=False):
+    """base ** linspace(start, end, steps)."""
+    return _create(np.logspace(start, end, int(steps), base=base), dtype or np.float32,
+                   requires_grad)
+
+
+def tril_indices(row, col, offset=0, *, dtype=np.int64):
+    """The (row, column) indices of the lower triangle of a row x col matrix, as a 2 x N
+    tensor in row-major order."""
+    return _create(np.stack(np.tril_indices(row, offset, col)), dtype, False)
+
+
+def triu_indices(row, col, offset=0, *, dtype=np.int64):
+    """The (row, column) indices of the upper triangle of a row x col matrix, 2 x N."""
+    return _create(np.stack(np.triu_indices(row, offset, col)), dtype, False)
+
+
+# ---- module-level functions: torch.sin(x) for x.sin() -----------------------------------------
+# Every Tensor method that torch also offers as a function, generated from the method (so the
+# two cannot drift apart): input may be a number or an array when a later argument is a
+# tensor. The functions written out above (matmul, where, einsum, tensordot, ...) stay as
+# they are.
+_METHOD_FUNCTIONS = """
+    abs absolute acos acosh add all amax amin any arccos arccosh arcsin arcsinh arctan arctan2
+    arctanh argmax argmin argsort as_strided asin asinh atan atan2 atanh bernoulli bitwise_and
+    bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift bitwise_xor broadcast_to ceil
+    chunk clamp clip clone copysign cos cosh count_nonzero cummax cummin cumprod cumsum deg2rad
+    detach diag diag_embed diagonal diff div divide dot eq erf erfc exp exp2 expm1 fix flatten
+    flip fliplr flipud floor floor_divide fmax fmin fmod frac gather ge ger gt hypot index_add
+    index_copy index_fill index_select isfinite isinf isnan isneginf isposinf kthvalue le lerp
+    log log10 log1p log2 logaddexp logaddexp2 logcumsumexp logical_and logical_not logical_or
+    logical_xor logsumexp lt masked_fill masked_select max mean median min moveaxis movedim
+    msort mul multinomial multiply nan_to_num nanmean nansum narrow ne neg negative norm numel
+    permute pow prod rad2deg reciprocal remainder repeat_interleave reshape roll rot90 round
+    rsqrt scatter scatter_add scatter_reduce sgn sign sin sinc sinh sort split sqrt square
+    squeeze std sub subtract sum swapaxes swapdims take_along_dim tan tile topk trace transpose
+    tril triu true_divide trunc unbind unflatten unique unsqueeze var
+""".split()
+for _name in _METHOD_FUNCTIONS:
+    if _name not in globals():
+        globals()[_name] = _function(_name, getattr(Tensor, _name))
+    elif not hasattr(Tensor, _name):  # bernoulli and multinomial: the method from the function
+        setattr(Tensor, _name, globals()[_name])
+# (sum, max, min, abs, all, any, round and pow are functions here as in torch, but stay out of
+# __all__, so that `from simplegrad import *` does not hide Python's builtins; this file calls
+# those as builtins.max and so on)
+__all__ += [name for name in _METHOD_FUNCTIONS if not hasattr(builtins, name)]
+
+
 # ---- the NumPy protocol: which NumPy calls on tensors are recorded --------------------------
 
 _UFUNCS = {
@@ -3189,8 +6888,8 @@ def _np_split(a, indices_or_sections, axis=0):
         if n % indices_or_sections:
             raise ValueError(f"split: {n} does not divide into {indices_or_sections} equal parts")
         return list(a.split(n // indices_or_sections, axis))
-    bounds = [0] + [min(int(i), n) for i in indices_or_sections] + [n]
-    return list(a.split([max(b - a_, 0) for a_, b in zip(bounds, bounds[1:])], axis))
+    bounds = [0] + [builtins.min(int(i), n) for i in indices_or_sections] + [n]
+    return list(a.split([builtins.max(b - a_, 0) for a_, b in zip(bounds, bounds[1:])], axis))
 
 
 _FUNCTIONS = {
@@ -3227,6 +6926,237 @@ def _namespace(name, doc, **members):
     module.__dict__.update(members)
     sys.modules[name] = module
     return module
+
+
+# ---- simplegrad.linalg ------------------------------------------------------------------------
+
+SlogdetResult = collections.namedtuple("SlogdetResult", ["sign", "logabsdet"])
+QRResult = collections.namedtuple("QRResult", ["Q", "R"])
+SVDResult = collections.namedtuple("SVDResult", ["U", "S", "Vh"])
+EighResult = collections.namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+
+
+def _check_matrices(op, A, square=False):
+    """Check that A is a float32 or float64 tensor of (square) matrices (..., m, n)."""
+    if not isinstance(A, Tensor):
+        raise TypeError(f"linalg.{op}: expected a Tensor, got {type(A).__name__}")
+    if A.dtype not in (np.float32, np.float64):
+        raise TypeError(f"linalg.{op}: expected a float32 or float64 tensor, got {A.dtype}")
+    if A.ndim < 2:
+        raise ValueError(f"linalg.{op}: the input must have at least 2 dimensions, got shape "
+                         f"{A.shape}")
+    if square and A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"linalg.{op}: the input must be batches of square matrices, but they "
+                         f"are {A.shape[-2]} by {A.shape[-1]} matrices (shape {A.shape})")
+    return A
+
+
+def det(A):
+    """The determinants (...) of the square matrices A (..., n, n) (torch.linalg.det)."""
+    return _det(_check_matrices("det", A, square=True))
+
+
+def slogdet(A):
+    """(sign, log|det|) of the square matrices A (torch.linalg.slogdet); the sign has a zero
+    gradient, and log|det| is differentiable where A is invertible."""
+    return SlogdetResult(*_slogdet(_check_matrices("slogdet", A, square=True)))
+
+
+def inv(A):
+    """The inverses of the square matrices A (torch.linalg.inv); raises LinAlgError where one
+    is singular."""
+    return _inv(_check_matrices("inv", A, square=True))
+
+
+def _is_vector_rhs(A, B):
+    # torch's linalg_solve_is_vector_rhs: B is a batch of vectors if it is 1-D, or if it has
+    # exactly A's batch dims followed by n
+    return B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
+
+
+def solve(A, B, *, left=True):
+    """X with A X = B (left=True) or X A = B (torch.linalg.solve): A (..., n, n), B a batch of
+    vectors (..., n) or matrices (..., n, k) (left) or (..., k, n) (right), batch dims
+    broadcast. Raises LinAlgError where A is singular."""
+    _check_matrices("solve", A, square=True)
+    if not isinstance(B, Tensor):
+        raise TypeError(f"linalg.solve: expected B to be a Tensor, got {type(B).__name__}")
+    if B.dtype != A.dtype:
+        raise TypeError(f"linalg.solve: A and B must have one dtype, got {A.dtype} and "
+                        f"{B.dtype}")
+    n = A.shape[-1]
+    vector = B.ndim >= 1 and _is_vector_rhs(A, B)
+    B2 = B.unsqueeze(-1) if vector else B
+    rows, cols = (B2.shape[-2:] if B2.ndim >= 2 else (None, None))
+    if (rows != n) if left else (cols != n):
+        shown = f"{rows}x{cols}" if B2.ndim >= 2 else f"shape {B.shape}"
+        raise ValueError(f"linalg.solve: incompatible shapes of A and B for the equation "
+                         f"{'AX = B' if left else 'XA = B'} ({n}x{n} and {shown})")
+    try:
+        np.broadcast_shapes(A.shape[:-2], B2.shape[:-2])
+    except ValueError:
+        raise ValueError(f"linalg.solve: the batch dims of A {A.shape} and B {B.shape} cannot "
+                         "be broadcast together") from None
+    X = _solve(A, B2) if left else _solve_right(A, B2)
+    return X.squeeze(-1) if vector else X
+
+
+def cholesky(A, *, upper=False):
+    """The Cholesky factor of the symmetric positive-definite matrices A (torch.linalg.cholesky):
+    lower L with A = L L^T, read from A's lower triangle, or with upper=True upper U with
+    A = U^T U, read from A's upper triangle. Raises LinAlgError where A is not
+    positive-definite."""
+    _check_matrices("cholesky", A, square=True)
+    return _cholesky(A.mT).mT if upper else _cholesky(A)
+
+
+def _linalg_qr(A, mode="reduced"):
+    """(Q, R) with A = Q R, Q orthonormal columns and R upper triangular (torch.linalg.qr).
+    mode "reduced": Q (..., m, k), R (..., k, n), k = min(m, n); "complete": Q (..., m, m),
+    R (..., m, n), not differentiable when m > n; "r": R alone (Q is empty), not
+    differentiable."""
+    _check_matrices("qr", A)
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(f"linalg.qr: unrecognized mode {mode!r}; expected 'reduced' "
+                         "(default), 'r' or 'complete'")
+    return QRResult(*_qr(A, mode))
+
+
+def _linalg_svd(A, full_matrices=True):
+    """(U, S, Vh) with A = U diag(S) Vh, S descending (torch.linalg.svd). With full_matrices
+    (the default, as torch) U is (..., m, m) and Vh (..., n, n), and the gradients of the
+    columns of U and rows of Vh past min(m, n) are ignored; otherwise (..., m, k), (..., k, n).
+    The gradient through U or Vh is finite only for distinct singular values (and, when
+    m != n, nonzero ones), and it is ill-defined unless the loss is invariant to flipping the
+    sign of a singular pair (U[..., :, i], Vh[..., i, :])."""
+    _check_matrices("svd", A)
+    return SVDResult(*_svd(A, bool(full_matrices)))
+
+
+def svdvals(A):
+    """The singular values (..., k) of A, descending (torch.linalg.svdvals)."""
+    _check_matrices("svdvals", A)
+    if A._rg and _grad_enabled:
+        return _svd(A, False)[1]
+    return _wrap(A._device.svd(A.data, False, False), A._device)
+
+
+def _check_uplo(op, UPLO):
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"linalg.{op}: UPLO must be 'L' or 'U', got {UPLO!r}")
+
+
+def eigh(A, UPLO="L"):
+    """(eigenvalues ascending, eigenvectors as columns) of the symmetric matrices that A's lower
+    (UPLO="L") or upper ("U") triangles define (torch.linalg.eigh). The gradient through the
+    eigenvectors is finite only for distinct eigenvalues, and it is ill-defined unless the
+    loss is invariant to the eigenvectors' signs."""
+    _check_matrices("eigh", A, square=True)
+    _check_uplo("eigh", UPLO)
+    return EighResult(*_eigh(A if UPLO == "L" else A.mT))
+
+
+def eigvalsh(A, UPLO="L"):
+    """The eigenvalues of the symmetric matrices A, ascending (torch.linalg.eigvalsh)."""
+    _check_matrices("eigvalsh", A, square=True)
+    _check_uplo("eigvalsh", UPLO)
+    if A._rg and _grad_enabled:
+        return _eigh(A if UPLO == "L" else A.mT)[0]
+    a = A.data if UPLO == "L" else _mT(A._device, A.data)
+    return _wrap(A._device.eigh(a)[0], A._device)
+
+
+def _tolerance(value, A):
+    """atol or rtol as a device array of A's dtype: a number, or a tensor of A's batch dims."""
+    d = A._device
+    if isinstance(value, Tensor):
+        return d.astype(value.data, A.dtype)
+    return d.full((), float(value), A.dtype)
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False):
+    """The Moore-Penrose pseudo-inverse (..., n, m) of A (..., m, n) (torch.linalg.pinv).
+    Singular values at or below max(atol, rtol * the largest) count as zero; by default atol
+    is 0 and rtol is eps * max(m, n), and rtol is 0 when only a positive atol is given. With
+    hermitian=True, A is taken as symmetric (its lower triangle) and an eigendecomposition is
+    used."""
+    _check_matrices("pinv", A, square=hermitian)
+    d = A._device
+    atol_a = d.full((), 0, A.dtype) if atol is None else _tolerance(atol, A)
+    if rtol is not None:
+        rtol_a = _tolerance(rtol, A)
+    else:
+        default = float(np.finfo(A.dtype).eps) * builtins.max(A.shape[-2:])
+        rtol_a = d.full((), default, A.dtype)
+        if atol is not None:
+            rtol_a = d.where(d.greater(atol_a, 0), d.full((), 0, A.dtype), rtol_a)
+    return _pinv(A, atol_a, rtol_a, bool(hermitian))
+
+
+_MATRIX_ORDERS = ("fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False):
+    """The matrix norm of A over the two dims `dim` (torch.linalg.matrix_norm): "fro", "nuc"
+    (sum of singular values), 2 / -2 (largest / smallest singular value), 1 / -1 (largest /
+    smallest column sum of |A|), inf / -inf (largest / smallest row sum)."""
+    _check_matrices("matrix_norm", A)
+    if type(ord) is bool or not builtins.any(ord == o for o in _MATRIX_ORDERS):
+        raise ValueError(f"linalg.matrix_norm: order {ord!r} is not supported; use 'fro', "
+                         "'nuc', 1, -1, 2, -2, inf or -inf")
+    if len(dim) != 2:
+        raise ValueError(f"linalg.matrix_norm: dim must be a pair of dims, got {dim}")
+    axes = tuple(_axis("linalg.matrix_norm", A, a) for a in dim)
+    if axes[0] == axes[1]:
+        raise ValueError(f"linalg.matrix_norm: dims must be different, got {tuple(dim)}")
+    if ord == "fro":
+        return _vector_norm(A, 2.0, tuple(sorted(axes)), keepdim)
+    if ord in (1, -1, np.inf, -np.inf):
+        # the 1-norm is the largest column sum of |A|; the inf-norm is the 1-norm of A^T
+        rows, cols = axes if ord in (1, -1) else axes[::-1]
+        sums = A.abs().sum(rows, keepdims=True)
+        out = sums.amax(cols, keepdims=True) if ord > 0 else sums.amin(cols, keepdims=True)
+        return out if keepdim else out.squeeze(axes)
+    # the singular-value norms: move the two dims to the end, as torch does
+    rest = [i for i in range(A.ndim) if i not in axes]
+    S = svdvals(A.permute(rest + list(axes)))
+    if ord == "nuc":
+        out = S.sum(-1)
+    else:
+        out = S.amax(-1) if ord == 2 else S.amin(-1)
+    if keepdim:
+        out = out.reshape(tuple(1 if i in axes else n for i, n in enumerate(A.shape)))
+    return out
+
+
+def _linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
+    """torch.linalg.norm: over one dim, a vector norm; over two, a matrix norm; with dim None,
+    the 2-norm of all elements when ord is None, else the norm of a 1-d or 2-d A."""
+    A = _tensor(A) if dtype is None else _tensor(A).astype(dtype)
+    if dim is None:
+        if ord is None:
+            return vector_norm(A, 2)
+        if A.ndim not in (1, 2):
+            raise ValueError(f"linalg.norm: with ord and no dim, A must be 1-d or 2-d, got shape "
+                             f"{A.shape}")
+        dim = (0,) if A.ndim == 1 else (-2, -1)
+    dims = _ntuple(dim, 1)
+    if len(dims) == 1:
+        return vector_norm(A, 2 if ord is None else ord, dims, keepdim)
+    if len(dims) == 2:
+        return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim)
+    raise ValueError(f"linalg.norm: dim must name one or two dims, got {dim}")
+
+
+# torch.svd and torch.qr (deprecated) differ from torch.linalg's: so that a port of
+# `U, S, V = torch.svd(A)` fails loudly rather than reading Vh as V, simplegrad has no
+# module-level svd or qr; they are simplegrad.linalg.svd and simplegrad.linalg.qr.
+linalg = _namespace(
+    "simplegrad.linalg", "Differentiable linear algebra on batches of matrices, as torch.linalg.",
+    det=det, slogdet=slogdet, inv=inv, solve=solve, cholesky=cholesky, qr=_linalg_qr,
+    svd=_linalg_svd, svdvals=svdvals, eigh=eigh, eigvalsh=eigvalsh, pinv=pinv,
+    matrix_norm=matrix_norm, vector_norm=vector_norm, norm=_linalg_norm, cross=cross,
+    LinAlgError=LinAlgError)
 
 
 # ================================================================================================
@@ -3778,12 +7708,12 @@ def linear(input, weight, bias=None):
     return out if bias is None else out + bias
 
 
-def relu(input):
+def relu(input, inplace=False):
     """max(x, 0)."""
     return input.relu()
 
 
-def leaky_relu(input, negative_slope=0.01):
+def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x where x > 0, else negative_slope x."""
     return input.leaky_relu(negative_slope)
 
@@ -3808,14 +7738,140 @@ def softplus(input, beta=1.0, threshold=20.0):
     return input.softplus(beta, threshold)
 
 
-def softmax(input, dim=-1):
-    """exp(x) / sum(exp(x)) along dim."""
-    return input.softmax(dim)
+def softmax(input, dim=-1, dtype=None):
+    """exp(x) / sum(exp(x)) along dim (None: PyTorch's legacy choice, see _implicit_dim)."""
+    x = input if dtype is None else input.astype(dtype)
+    return x.softmax(_implicit_dim(input, dim))
 
 
-def log_softmax(input, dim=-1):
+def log_softmax(input, dim=-1, dtype=None):
     """x - logsumexp(x) along dim."""
-    return input.log_softmax(dim)
+    x = input if dtype is None else input.astype(dtype)
+    return x.log_softmax(_implicit_dim(input, dim))
+
+
+def softmin(input, dim=None, dtype=None):
+    """softmax(-x) along dim."""
+    x = input if dtype is None else input.astype(dtype)
+    return (-x).softmax(_implicit_dim(input, dim))
+
+
+def _implicit_dim(input, dim):
+    # PyTorch's deprecated rule for a softmax without dim: 0 for 0-, 1- and 3-d inputs, else 1
+    if dim is not None:
+        return dim
+    return 0 if input.ndim in (0, 1, 3) else 1
+
+
+# The other activations, as compositions. A branch that would overflow where it is not taken
+# (e^x for large x) reads a clamped input, so that its zero gradient stays zero; where a kink
+# is, each one's gradient there is PyTorch's (hardtanh's bounds pass none, elu's 0 takes the
+# exponential side).
+
+def elu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha (e^x - 1) otherwise."""
+    return where(input > 0, input, alpha * input.clamp(max=0).expm1())
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha (e^(x / alpha) - 1) otherwise."""
+    return where(input > 0, input, alpha * (input.clamp(max=0) / alpha).expm1())
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    """scale * elu(x, alpha), with the self-normalising constants of Klambauer et al."""
+    return _SELU_SCALE * elu(input, _SELU_ALPHA)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """x clamped to [min_val, max_val]; the gradient is zero at the bounds (as PyTorch)."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} is greater than max_val {max_val}")
+    return where(input <= min_val, min_val, where(input >= max_val, max_val, input))
+
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6)."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input, inplace=False):
+    """x / 6 + 1/2 clamped to [0, 1]."""
+    return where(input <= -3, 0.0, where(input >= 3, 1.0, input / 6 + 0.5))
+
+
+def hardswish(input, inplace=False):
+    """x hardsigmoid(x)."""
+    return where(input <= -3, 0.0, where(input >= 3, input, input * (input + 3) / 6))
+
+
+def silu(input, inplace=False):
+    """x sigmoid(x) (swish)."""
+    return input * input.sigmoid()
+
+
+def mish(input, inplace=False):
+    """x tanh(softplus(x))."""
+    return input * input.softplus(threshold=math.inf).tanh()
+
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1)
+
+
+def logsigmoid(input):
+    """log(1 / (1 + e^-x)) = -softplus(-x)."""
+    return -(-input).softplus(threshold=math.inf)
+
+
+def glu(input, dim=-1):
+    """a sigmoid(b), with a and b the two halves of input along dim."""
+    n = input.shape[_axis("glu", input, dim)] if input.ndim else 0
+    if n % 2:
+        raise ValueError(f"glu: the size of dim {dim} must be even, got shape {input.shape}")
+    a, b = input.chunk(2, dim)
+    return a * b.sigmoid()
+
+
+def tanhshrink(input):
+    """x - tanh(x)."""
+    return input - input.tanh()
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be at least 0, got {lambd}")
+    return where(input > lambd, input - lambd, where(input < -lambd, input + lambd, 0.0))
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0."""
+    return input.hardshrink(lambd)
+
+
+def threshold(input, threshold, value, inplace=False):
+    """x where x > threshold, else value."""
+    return where(input > threshold, input, value)
+
+
+def prelu(input, weight):
+    """x for x > 0, weight x otherwise; weight has 1 or C (input's dim 1) elements."""
+    return input.prelu(weight)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Leaky ReLU with slope (lower + upper) / 2, or when training a slope drawn uniformly from
+    [lower, upper] for each element (from simplegrad's generator, manual_seed)."""
+    if not training:
+        return input.leaky_relu((lower + upper) / 2)
+    d = input._device
+    slope = _wrap(d.array(_rng.uniform(lower, upper, input.shape).astype(input.dtype)), d)
+    return where(input > 0, input, input * slope)
 
 
 def dropout(input, p=0.5, training=True):
@@ -3835,7 +7891,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing dims `normalized_shape` (mean 0, biased variance 1), then
     scale by weight and shift by bias."""
     shape = _ntuple(normalized_shape, 1)
-    if input.shape[max(input.ndim - len(shape), 0):] != shape or input.ndim < len(shape):
+    if input.shape[builtins.max(input.ndim - len(shape), 0):] != shape or input.ndim < len(shape):
         raise ValueError(f"layer_norm: normalized_shape {shape} does not match the trailing "
                          f"dims of an input of shape {input.shape}")
     axes = tuple(range(input.ndim - len(shape), input.ndim))
@@ -3873,7 +7929,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if training and running_mean is not None:
             _blend(running_mean, mean.reshape(-1), momentum)
         if training and running_var is not None:
-            _blend(running_var, var.reshape(-1) * (count / max(count - 1, 1)), momentum)
+            _blend(running_var, var.reshape(-1) * (count / builtins.max(count - 1, 1)), momentum)
     else:
         centered = input - running_mean.reshape(shape)
         var = running_var.reshape(shape)
@@ -3950,7 +8006,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     a query may attend to a key, a float one is added to the scores; is_causal lets query i
     attend to keys 0..i. dropout_p drops attention weights (always: pass 0 in evaluation)."""
     op = "scaled_dot_product_attention"
-    if min(query.ndim, key.ndim, value.ndim) < 2 or query.shape[-1] != key.shape[-1] \
+    if builtins.min(query.ndim, key.ndim, value.ndim) < 2 or query.shape[-1] != key.shape[-1] \
             or key.shape[-2] != value.shape[-2]:
         raise ValueError(f"{op}: expected query (..., L, E), key (..., S, E) and value "
                          f"(..., S, Ev), got shapes {query.shape}, {key.shape} and {value.shape}")
@@ -4000,14 +8056,14 @@ def _conv_padding(op, padding, nd, kernel, stride, dilation):
         if padding != "same":
             raise ValueError(f"{op}: padding must be 'valid', 'same', an int or a tuple, "
                              f"not {padding!r}")
-        if any(s != 1 for s in stride):
+        if builtins.any(s != 1 for s in stride):
             raise ValueError(f"{op}: padding='same' is not supported for strided "
                              f"convolutions (stride {stride})")
         # the total dilation (k - 1) goes half before, the odd one after, as torch
         total = tuple(dl * (k - 1) for k, dl in zip(kernel, dilation))
         return tuple((t // 2, t - t // 2) for t in total)
     pads = _ntuple(padding, nd)
-    if len(pads) != nd or min(pads) < 0:
+    if len(pads) != nd or builtins.min(pads) < 0:
         raise ValueError(f"{op}: padding {padding!r} must be {nd} non-negative ints")
     return tuple((p, p) for p in pads)
 
@@ -4025,7 +8081,7 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
                          f"*kernel), got shape {weight.shape}")
     kernel = weight.shape[2:]
     stride, dilation = _ntuple(stride, nd), _ntuple(dilation, nd)
-    if len(stride) != nd or len(dilation) != nd or min(stride + dilation) < 1:
+    if len(stride) != nd or len(dilation) != nd or builtins.min(stride + dilation) < 1:
         raise ValueError(f"{op}: stride {stride} and dilation {dilation} must be {nd} "
                          "positive ints")
     n, c = x.shape[:2]
@@ -4040,10 +8096,10 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
                          f"{weight.shape[1] * groups}")
     widths = _conv_padding(op, padding, nd, kernel, stride, dilation)
     spatial = tuple(m + a + b for m, (a, b) in zip(x.shape[2:], widths))
-    if any(dl * (k - 1) + 1 > m for m, k, dl in zip(spatial, kernel, dilation)):
+    if builtins.any(dl * (k - 1) + 1 > m for m, k, dl in zip(spatial, kernel, dilation)):
         raise ValueError(f"{op}: kernel {kernel} with dilation {dilation} is larger than the "
                          f"padded input {spatial} (input shape {input.shape})")
-    if any(a or b for a, b in widths):
+    if builtins.any(a or b for a, b in widths):
         x = x.pad(_flat_pad(widths))
     # im2col: the windows (n, groups, c / groups, *positions, *kernel) copied once into one
     # (c / groups * kernel, n * positions) matrix per group, input channel and kernel offset
@@ -4090,11 +8146,12 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
     kernel = weight.shape[2:]
     stride, dilation = _ntuple(stride, nd), _ntuple(dilation, nd)
     pads, extra = _ntuple(padding, nd), _ntuple(output_padding, nd)
-    if any(len(t) != nd for t in (stride, dilation, pads, extra)) or min(stride + dilation) < 1 \
-            or min(pads + extra) < 0:
+    if builtins.any(len(t) != nd for t in (stride, dilation, pads, extra)) \
+            or builtins.min(stride + dilation) < 1 \
+            or builtins.min(pads + extra) < 0:
         raise ValueError(f"{op}: stride {stride}, padding {pads}, output_padding {extra} and "
                          f"dilation {dilation} must be {nd} ints each (stride, dilation >= 1)")
-    if any(e >= s and e >= dl for e, s, dl in zip(extra, stride, dilation)):
+    if builtins.any(e >= s and e >= dl for e, s, dl in zip(extra, stride, dilation)):
         raise ValueError(f"{op}: output_padding {extra} must be smaller than stride {stride} "
                          f"or dilation {dilation}")
     n, c = x.shape[:2]
@@ -4106,7 +8163,7 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
     # the full output, before cropping `padding` from each side; output_padding adds at the end
     full = tuple((m - 1) * s + dl * (k - 1) + 1 + e
                  for m, k, s, dl, e in zip(x.shape[2:], kernel, stride, dilation, extra))
-    if any(f - 2 * p <= 0 for f, p in zip(full, pads)):
+    if builtins.any(f - 2 * p <= 0 for f, p in zip(full, pads)):
         raise ValueError(f"{op}: padding {pads} leaves no output for an input of shape "
                          f"{input.shape} and kernel {kernel}")
     pos, ker = _SPATIAL[:nd], _KERNEL[:nd]
@@ -4125,7 +8182,7 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
     view = strides[:2] + tuple(s * st for s, st in zip(inner, stride)) \
         + tuple(s * dl for s, dl in zip(inner, dilation))
     out = _as_strided_scatter(cols, cols.shape, view, 0, base)
-    if any(pads):
+    if builtins.any(pads):
         out = out[(slice(None),) * 2 + tuple(slice(p, f - p) for p, f in zip(pads, full))]
     if bias is not None:
         out = out + bias.reshape((out_channels,) + (1,) * nd)
@@ -4154,11 +8211,11 @@ def _pool_setup(op, input, nd, kernel_size, stride, padding, dilation, ceil_mode
     kernel = _ntuple(kernel_size, nd)
     stride = kernel if stride is None or stride == [] or stride == () else _ntuple(stride, nd)
     pads, dilation = _ntuple(padding, nd), _ntuple(dilation, nd)
-    if any(len(t) != nd for t in (kernel, stride, pads, dilation)) \
-            or min(kernel + stride + dilation) < 1 or min(pads) < 0:
+    if builtins.any(len(t) != nd for t in (kernel, stride, pads, dilation)) \
+            or builtins.min(kernel + stride + dilation) < 1 or builtins.min(pads) < 0:
         raise ValueError(f"{op}: kernel_size {kernel}, stride {stride}, padding {pads} and "
                          f"dilation {dilation} must be {nd} ints each")
-    if any(2 * p > k for p, k in zip(pads, kernel)):
+    if builtins.any(2 * p > k for p, k in zip(pads, kernel)):
         raise ValueError(f"{op}: padding {pads} should be at most half of kernel_size {kernel}")
     widths = []
     for m, k, s, p, dl in zip(x.shape[2:], kernel, stride, pads, dilation):
@@ -4169,7 +8226,7 @@ def _pool_setup(op, input, nd, kernel_size, stride, padding, dilation, ceil_mode
         if span < 0 or count < 1:
             raise ValueError(f"{op}: kernel_size {kernel} with padding {pads} and dilation "
                              f"{dilation} does not fit an input of shape {input.shape}")
-        widths.append((p, max((count - 1) * s + dl * (k - 1) + 1 - m - p, p)))
+        widths.append((p, builtins.max((count - 1) * s + dl * (k - 1) + 1 - m - p, p)))
     return x, unbatched, kernel, stride, dilation, tuple(widths)
 
 
@@ -4231,7 +8288,7 @@ class _MaxPoolPlan:
         self.planes = d.array(np.arange(shape[0] * shape[1], dtype=np.int64).reshape(
             shape[:2] + (1,) * nd) * _size(shape[2:]))
         self.outside = self.first_inside = None
-        if any(a or b for a, b in widths):
+        if builtins.any(a or b for a, b in widths):
             self.outside = d.array(np.pad(np.zeros(shape[2:], dtype), widths,
                                           constant_values=-np.inf))
             first = np.zeros(positions, np.int64)
@@ -4276,13 +8333,13 @@ def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
     x, unbatched, kernel, stride, _, widths = _pool_setup(
         op, input, nd, kernel_size, stride, padding, 1, ceil_mode)
     spatial = x.shape[2:]
-    if any(a or b for a, b in widths):
+    if builtins.any(a or b for a, b in widths):
         x = x.pad(_flat_pad(widths))
     axes = tuple(range(-nd, 0))
     total = x.windows(kernel, stride).sum(axes)
     if divisor_override:
         out = total / divisor_override
-    elif not ceil_mode and (count_include_pad or not any(a for a, _ in widths)):
+    elif not ceil_mode and (count_include_pad or not builtins.any(a for a, _ in widths)):
         out = total / _size(kernel)
     else:
         # torch divides by the window's size within the input (and, with count_include_pad,
@@ -4331,7 +8388,7 @@ def adaptive_avg_pool2d(input, output_size):
         raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or 2 values, "
                          f"got {output_size!r}")
     size = tuple(m if s is None else int(s) for s, m in zip(size, x.shape[2:]))
-    if min(size) < 1 or min(x.shape[2:]) < 1:
+    if builtins.min(size) < 1 or builtins.min(x.shape[2:]) < 1:
         raise ValueError(f"adaptive_avg_pool2d: output_size {size} and input shape "
                          f"{input.shape} must be positive")
     rows, cols = (Tensor(_bin_means(m, s).astype(x.dtype), device=x._device)
@@ -4854,91 +8911,112 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-class ReLU(Module):
-    """max(x, 0), elementwise."""
+# ---- activations -------------------------------------------------------------------------------
+# Each activation module holds its arguments as attributes (PyTorch's names, order and defaults)
+# and applies its function from nn.functional; `shown` is its extra_repr, as PyTorch prints it.
+# `inplace` is accepted and ignored: every op returns a new tensor.
 
-    def __init__(self, inplace=False):
+_REQUIRED = object()  # an argument without a default (Threshold's)
+
+
+class _Activation(Module):
+    """The base of the activation modules in _ACTIVATIONS."""
+
+    _function, _defaults, _shown = None, {}, ""
+
+    def __init__(self, *args, **kwargs):
         super().__init__()
+        names = list(self._defaults)
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__}: takes at most {len(names)} arguments "
+                            f"({', '.join(names)}), got {len(args)}")
+        values = dict(self._defaults, **dict(zip(names, args)))
+        for key, value in kwargs.items():
+            if key not in values or key in names[:len(args)]:
+                raise TypeError(f"{type(self).__name__}: unexpected or repeated argument {key!r}")
+            values[key] = value
+        missing = [k for k, v in values.items() if v is _REQUIRED]
+        if missing:
+            raise TypeError(f"{type(self).__name__}: missing argument(s) {', '.join(missing)}")
+        self.__dict__.update(values)
 
     def forward(self, input):
-        """relu(input)."""
-        return input.relu()
-
-
-class LeakyReLU(Module):
-    """x where x > 0, else negative_slope x."""
-
-    def __init__(self, negative_slope=0.01, inplace=False):
-        super().__init__()
-        self.negative_slope = negative_slope
-
-    def forward(self, input):
-        """leaky_relu(input, negative_slope)."""
-        return input.leaky_relu(self.negative_slope)
+        arguments = {k: getattr(self, k) for k in self._defaults if k != "inplace"}
+        return type(self)._function(input, **arguments)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+        shown = self._shown.format(*(getattr(self, k) for k in self._defaults if k != "inplace"))
+        if getattr(self, "inplace", False):
+            shown += ", inplace=True" if shown else "inplace=True"
+        return shown
+
+# name          function     arguments (PyTorch's)                      extra_repr
+_ACTIVATIONS = [
+    ("ReLU",        relu,        dict(inplace=False),                       ""),
+    ("LeakyReLU",   leaky_relu,  dict(negative_slope=0.01, inplace=False),  "negative_slope={!r}"),
+    ("Tanh",        tanh,        dict(),                                    ""),
+    ("Sigmoid",     sigmoid,     dict(),                                    ""),
+    ("GELU",        gelu,        dict(approximate="none"),                  "approximate={!r}"),
+    ("Softplus",    softplus,    dict(beta=1.0, threshold=20.0),      "beta={!r}, threshold={!r}"),
+    ("Softmax",     softmax,     dict(dim=-1),                              "dim={!r}"),
+    ("LogSoftmax",  log_softmax, dict(dim=-1),                              "dim={!r}"),
+    ("Softmin",     softmin,     dict(dim=None),                            "dim={!r}"),
+    ("ELU",         elu,         dict(alpha=1.0, inplace=False),            "alpha={!r}"),
+    ("CELU",        celu,        dict(alpha=1.0, inplace=False),            "alpha={!r}"),
+    ("SELU",        selu,        dict(inplace=False),                       ""),
+    ("ReLU6",       relu6,       dict(inplace=False),                       ""),
+    ("Hardtanh",    hardtanh,    dict(min_val=-1.0, max_val=1.0, inplace=False),
+     "min_val={!r}, max_val={!r}"),
+    ("Hardsigmoid", hardsigmoid, dict(inplace=False),                       ""),
+    ("Hardswish",   hardswish,   dict(inplace=False),                       ""),
+    ("SiLU",        silu,        dict(inplace=False),                       ""),
+    ("Mish",        mish,        dict(inplace=False),                       ""),
+    ("Softsign",    softsign,    dict(),                                    ""),
+    ("LogSigmoid",  logsigmoid,  dict(),                                    ""),
+    ("GLU",         glu,         dict(dim=-1),                              "dim={!r}"),
+    ("Tanhshrink",  tanhshrink,  dict(),                                    ""),
+    ("Softshrink",  softshrink,  dict(lambd=0.5),                           "{!r}"),
+    ("Hardshrink",  hardshrink,  dict(lambd=0.5),                           "{!r}"),
+    ("Threshold",   threshold,   dict(threshold=_REQUIRED, value=_REQUIRED, inplace=False),
+     "threshold={!r}, value={!r}"),
+]
+_ACTIVATION_MODULES = {
+    name: type(name, (_Activation,), dict(
+        __doc__=fn.__doc__, __module__="simplegrad.nn", _function=staticmethod(fn),
+        _defaults=defaults, _shown=shown))
+    for name, fn, defaults, shown in _ACTIVATIONS}
 
 
-class Tanh(Module):
-    """Hyperbolic tangent, elementwise."""
+class RReLU(Module):
+    """Leaky ReLU with a random slope in [lower, upper] per element when training, and the
+    mean slope (lower + upper) / 2 in eval mode."""
 
-    def forward(self, input):
-        """tanh(input)."""
-        return input.tanh()
-
-
-class Sigmoid(Module):
-    """1 / (1 + e^-x), elementwise."""
-
-    def forward(self, input):
-        """sigmoid(input)."""
-        return input.sigmoid()
-
-
-class GELU(Module):
-    """x Phi(x), or its tanh approximation (approximate='tanh')."""
-
-    def __init__(self, approximate="none"):
+    def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False):
         super().__init__()
-        self.approximate = approximate
+        self.lower, self.upper = lower, upper
 
     def forward(self, input):
-        """gelu(input, approximate)."""
-        return input.gelu(self.approximate)
+        """rrelu(input, lower, upper, training)."""
+        return rrelu(input, self.lower, self.upper, self.training)
 
     def extra_repr(self):
-        return f"approximate={self.approximate!r}"
+        return f"lower={self.lower!r}, upper={self.upper!r}"
 
 
-class Softmax(Module):
-    """softmax along dim (the last by default; torch's implicit choice is deprecated)."""
+class PReLU(Module):
+    """x for x > 0, a x otherwise, with the slopes a a parameter: one, or one per channel."""
 
-    def __init__(self, dim=-1):
+    def __init__(self, num_parameters=1, init=0.25, *, dtype=None):
         super().__init__()
-        self.dim = dim
+        self.num_parameters = num_parameters
+        self.weight = Parameter(Tensor(np.full(num_parameters, init), dtype=dtype or np.float32))
 
     def forward(self, input):
-        """softmax(input, dim)."""
-        return input.softmax(self.dim)
+        """prelu(input, weight)."""
+        return input.prelu(self.weight)
 
     def extra_repr(self):
-        return f"dim={self.dim}"
-
-
-class LogSoftmax(Module):
-    """log_softmax along dim (the last by default)."""
-
-    def __init__(self, dim=-1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input):
-        """log_softmax(input, dim)."""
-        return input.log_softmax(self.dim)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
+        return f"num_parameters={self.num_parameters}"
 
 
 # ---- recurrent layers --------------------------------------------------------------------------
@@ -5773,7 +9851,7 @@ class DataLoader:
             order = (_rng if self.generator is None else self.generator).permutation(n)
         stop = n - n % size if self.drop_last else n
         for start in range(0, stop, size):
-            end = min(start + size, n)
+            end = builtins.min(start + size, n)
             index = slice(start, end) if order is None else order[start:end]
             if isinstance(self.dataset, TensorDataset) and self.collate_fn is None:
                 yield self.dataset[index]
@@ -6048,9 +10126,8 @@ nn = _namespace(
     LayerNorm=LayerNorm, BatchNorm1d=BatchNorm1d, BatchNorm2d=BatchNorm2d, Embedding=Embedding,
     Conv1d=Conv1d, Conv2d=Conv2d, Conv3d=Conv3d, ConvTranspose2d=ConvTranspose2d,
     MaxPool2d=MaxPool2d, AvgPool2d=AvgPool2d, AdaptiveAvgPool2d=AdaptiveAvgPool2d,
-    Flatten=Flatten,
-    ReLU=ReLU, LeakyReLU=LeakyReLU, Tanh=Tanh, Sigmoid=Sigmoid, GELU=GELU, Softmax=Softmax,
-    LogSoftmax=LogSoftmax, MSELoss=MSELoss, L1Loss=L1Loss, NLLLoss=NLLLoss,
+    Flatten=Flatten, PReLU=PReLU, RReLU=RReLU, **_ACTIVATION_MODULES, MSELoss=MSELoss,
+    L1Loss=L1Loss, NLLLoss=NLLLoss,
     CrossEntropyLoss=CrossEntropyLoss, BCELoss=BCELoss, BCEWithLogitsLoss=BCEWithLogitsLoss,
     LSTM=LSTM, GRU=GRU, LSTMCell=LSTMCell, GRUCell=GRUCell,
     MultiheadAttention=MultiheadAttention, TransformerEncoderLayer=TransformerEncoderLayer,
@@ -6058,7 +10135,11 @@ nn = _namespace(
     functional=_namespace(
         "simplegrad.nn.functional", "The layers and losses of simplegrad.nn as functions.",
         linear=linear, relu=relu, leaky_relu=leaky_relu, gelu=gelu, sigmoid=sigmoid, tanh=tanh,
-        softplus=softplus, softmax=softmax, log_softmax=log_softmax, dropout=dropout,
+        softplus=softplus, softmax=softmax, log_softmax=log_softmax, softmin=softmin,
+        elu=elu, celu=celu, selu=selu, hardtanh=hardtanh, relu6=relu6, hardsigmoid=hardsigmoid,
+        hardswish=hardswish, silu=silu, mish=mish, softsign=softsign, logsigmoid=logsigmoid,
+        glu=glu, tanhshrink=tanhshrink, softshrink=softshrink, hardshrink=hardshrink,
+        threshold=threshold, prelu=prelu, rrelu=rrelu, dropout=dropout,
         layer_norm=layer_norm, batch_norm=batch_norm, embedding=embedding, pad=pad,
         conv1d=conv1d, conv2d=conv2d, conv3d=conv3d, conv_transpose1d=conv_transpose1d,
         conv_transpose2d=conv_transpose2d, max_pool1d=max_pool1d, max_pool2d=max_pool2d,
@@ -6271,7 +10352,7 @@ class Adam(Optimizer):
         lr = lr if learning_rate is None else learning_rate
         betas = (betas[0] if beta1 is None else beta1, betas[1] if beta2 is None else beta2)
         eps = eps if epsilon is None else epsilon
-        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
+        if lr < 0 or eps < 0 or weight_decay < 0 or not builtins.all(0 <= b < 1 for b in betas):
             raise ValueError(f"{type(self).__name__}: invalid option: lr={lr}, betas={betas}, "
                              f"eps={eps}, weight_decay={weight_decay}")
         super().__init__(params, dict(
@@ -6719,8 +10800,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     message = (f"gradcheck: Jacobian mismatch for output {k} with respect to input {i}: at "
                f"output index {_index(outputs[k].shape, row)} and input index "
                f"{_index(inputs[i].shape, col)} the analytic gradient is {a:.10g} but the "
-               f"numerical one is {n:.10g} (|difference| {abs(a - n):.3g} > atol + rtol * "
-               f"|numerical| = {atol:g} + {rtol:g} * {abs(n):.3g}; the worst element)")
+               f"numerical one is {n:.10g} (|difference| {builtins.abs(a - n):.3g} > atol + rtol * "
+               f"|numerical| = {atol:g} + {rtol:g} * {builtins.abs(n):.3g}; the worst element)")
     if raise_exception:
         raise RuntimeError(message)
     return False

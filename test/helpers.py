@@ -24,7 +24,7 @@ def assert_close(actual, expected, dtype=np.float64, rtol=None, atol=None, what=
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
     expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else expected
-    actual = np.asarray(actual)
+    actual = np.asarray(actual.detach() if isinstance(actual, sg.Tensor) else actual)
     assert actual.shape == tuple(np.shape(expected)), \
         f"{what}: shape {actual.shape} != torch's {tuple(np.shape(expected))}"
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)

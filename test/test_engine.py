@@ -242,8 +242,7 @@ def test_rule_computes_only_the_needed_input_gradients(counting):
         counts = calls_during(counting, functools.partial(y.backward, g))
         assert counts["mul"] == expected, counts
         assert (x.grad is not None) == x_requires_grad
-        np.testing.assert_allclose(np.asarray(w.grad), np.asarray(g) * np.asarray(x),
-                                   rtol=0, atol=1e-15)
+        np.testing.assert_allclose(w.grad.numpy(), g.numpy() * x.numpy(), rtol=0, atol=1e-15)
 
 
 def test_grad_walks_only_paths_to_the_requested_inputs(counting):
@@ -290,7 +289,7 @@ def test_register_hook_sees_and_replaces_the_gradient():
 
     handle = h.register_hook(double)
     (h * h).sum().backward()
-    np.testing.assert_allclose(seen[0], 2 * np.asarray(h), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(seen[0], 2 * np.asarray(h.detach()), rtol=0, atol=1e-15)
     # dL/dh = 2h = 4x, doubled by the hook, times dh/dx = 2
     np.testing.assert_allclose(np.asarray(x.grad), 16 * np.arange(1.0, 4.0), rtol=0, atol=1e-12)
     handle.remove()
@@ -533,8 +532,8 @@ def test_third_derivative_through_grad():
     (g1,) = sg.grad(y, x, create_graph=True)
     (g2,) = sg.grad(g1.sum(), x, create_graph=True)
     (g3,) = sg.grad(g2.sum(), x)
-    np.testing.assert_allclose(np.asarray(g1), 3 * data ** 2, rtol=1e-14, atol=0)
-    np.testing.assert_allclose(np.asarray(g2), 6 * data, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(g1.numpy(), 3 * data ** 2, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(g2.numpy(), 6 * data, rtol=1e-14, atol=0)
     np.testing.assert_allclose(np.asarray(g3), [6.0, 6.0, 6.0], rtol=1e-14, atol=0)
 
 

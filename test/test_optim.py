@@ -45,7 +45,8 @@ def mlp_loss(params, x, onehot):
 
 def relative_error(actual, expected):
     """max |actual - expected| / max |expected| (the infinity-norm relative error)."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
+    actual, expected = (np.asarray(v.detach() if isinstance(v, sg.Tensor) else v)
+                        for v in (actual, expected))
     return float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
 
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("device")
 
 
 def host(t):
-    return np.asarray(t)
+    return np.asarray(t.detach() if isinstance(t, sg.Tensor) else t)
 
 
 # ---- construction and dtypes -------------------------------------------------------------------
@@ -328,3 +328,32 @@ def test_torch_tensor_that_requires_grad_is_refused():
         sg.Tensor(torch.ones(3, requires_grad=True))
     t = sg.Tensor(torch.ones(3, requires_grad=True).detach())
     np.testing.assert_array_equal(host(t), np.ones(3, dtype=np.float32))
+
+
+# ---- module-level functions --------------------------------------------------------------------
+
+SHADOWED = ("sum", "max", "min", "abs", "all", "any", "round", "pow")
+
+
+def test_torch_style_functions_that_share_a_builtins_name():
+    x = sg.Tensor(np.array([[1.0, -4.0], [3.0, 2.0]]))
+    np.testing.assert_array_equal(host(sg.sum(x, 0)), [4.0, -2.0])
+    np.testing.assert_array_equal(host(sg.max(x, 1).values), [1.0, 3.0])
+    np.testing.assert_array_equal(host(sg.abs(x)), np.abs(host(x)))
+    assert bool(sg.any(x < 0)) and not bool(sg.all(x < 0))
+    namespace = {}
+    exec("from simplegrad import *", namespace)
+    assert not set(SHADOWED) & set(namespace), "import * must not hide Python's builtins"
+
+
+def test_simplegrad_calls_pythons_builtins_as_builtins():
+    # simplegrad.py defines sum, max, ... as torch-style functions, so inside the module a bare
+    # max(...) would call simplegrad's: Python's must be spelled builtins.max(...)
+    import io
+    import tokenize
+    with open(sg.__file__) as f:
+        tokens = list(tokenize.generate_tokens(io.StringIO(f.read()).readline))
+    bare = [f"line {t.start[0]}: {t.string}(" for i, t in enumerate(tokens[1:-1], 1)
+            if t.type == tokenize.NAME and t.string in SHADOWED
+            and tokens[i + 1].string == "(" and tokens[i - 1].string not in (".", "def")]
+    assert not bare, f"bare calls of shadowed builtins in simplegrad.py: {bare}"
