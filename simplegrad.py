@@ -314,6 +314,10 @@ class Device:
             x = self.minimum(x, hi)
         return x
 
+    def sqrt(self, x):
+        # pow(x, 0.5), correctly rounded for positive x; sqrt(-0.0) is -0.0 (IEEE), pow's +0.0
+        return self.where(self.equal(x, 0), x, self.pow(x, 0.5))
+
     def fmax(self, x, y):
         # maximum, except that a nan loses to a number (NumPy's fmax)
         return self.where(self.not_equal(y, y), x, self.where(self.not_equal(x, x), y,
@@ -1646,6 +1650,8 @@ class Device:
         # the largest of a one-hot row filled with the lowest value elsewhere: exact for inf
         # and nan (a 0/1 product would make 0 * inf a nan)
         n = _size(x.shape)
+        if n == 0 or _size(index.shape) == 0:
+            return self.full(tuple(index.shape), 0, x.dtype)
         work = np.int64 if x.dtype == np.bool_ else x.dtype
         onehot = self.equal(self.reshape(index, (-1, 1)), self.reshape(self.arange(n, index.dtype),
                                                                         (1, n)))
@@ -1659,7 +1665,8 @@ class Device:
         onehot = self.equal(self.reshape(index, (-1, 1)), positions)
         flat = self.reshape(values, (_size(values.shape), 1))
         # a sum of the selected values and zeros: exact for inf and nan, unlike a 0/1 product
-        return self.sum(self.where(onehot, flat, self.full((), 0, values.dtype)), (0,))
+        out = self.sum(self.where(onehot, flat, self.full((), 0, values.dtype)), (0,))
+        return out if out.dtype == values.dtype else self.astype(out, values.dtype)  # bools
 
     def _reverse_order(self, x):
         """An order-reversing bijection of x's dtype: -x for floats, the ones' complement ~x
@@ -2127,6 +2134,7 @@ class NumpyDevice(Device):
     minimum = staticmethod(np.minimum)
     tanh = staticmethod(np.tanh)
     # elementwise maths: NumPy's ufuncs (NumPy has no erfc: the default runs, on NumPy arrays)
+    sqrt = staticmethod(np.sqrt)
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)
     tan = staticmethod(np.tan)
@@ -2471,7 +2479,7 @@ class CupyDevice(Device):
                 minimum=cupy.minimum, tanh=cupy.tanh, where=cupy.where, matmul=cupy.matmul,
                 transpose=cupy.transpose, broadcast_to=cupy.broadcast_to,
                 erf=cupyx.scipy.special.erf, erfc=cupyx.scipy.special.erfc,
-                sin=cupy.sin, cos=cupy.cos, tan=cupy.tan, arcsin=cupy.arcsin,
+                sqrt=cupy.sqrt, sin=cupy.sin, cos=cupy.cos, tan=cupy.tan, arcsin=cupy.arcsin,
                 arccos=cupy.arccos, arctan=cupy.arctan, sinh=cupy.sinh, cosh=cupy.cosh,
                 arcsinh=cupy.arcsinh, arccosh=cupy.arccosh, arctanh=cupy.arctanh,
                 log2=cupy.log2, log10=cupy.log10, log1p=cupy.log1p, exp2=cupy.exp2,
@@ -2480,7 +2488,7 @@ class CupyDevice(Device):
                 copysign=cupy.copysign, fmax=cupy.fmax, fmin=cupy.fmin,
                 logaddexp=cupy.logaddexp, logaddexp2=cupy.logaddexp2, fmod=cupy.fmod,
                 remainder=cupy.remainder, floor_divide=cupy.floor_divide,
-                bitwise_and=cupy.bitwise_and, bitwise_or=cupy.bitwise_or,
+                int_divmod=cupy.divmod, bitwise_and=cupy.bitwise_and, bitwise_or=cupy.bitwise_or,
                 bitwise_xor=cupy.bitwise_xor, invert=cupy.invert,
                 left_shift=cupy.left_shift, right_shift=cupy.right_shift).items():
             setattr(self, name, fn)
@@ -3610,6 +3618,7 @@ _LN2, _LN10, _2_SQRT_PI = math.log(2), math.log(10), 2 / math.sqrt(math.pi)
 
 # name       kernel       d out / d x
 _UNARY = [
+    ("sqrt",    "sqrt",    lambda g, x, out: g / (2 * out)),
     ("sin",     "sin",     lambda g, x, out: g * x.cos()),
     ("cos",     "cos",     lambda g, x, out: g * -x.sin()),
     ("tan",     "tan",     lambda g, x, out: g * (1 + out * out)),
@@ -3645,8 +3654,8 @@ _STEPS = [
 
 # name          kernel         d out / d x                                    d out / d y
 _BINARY = [
-    ("atan2",      "arctan2",    lambda g, x, y, out: g * y / (x * x + y * y),
-                                 lambda g, x, y, out: g * -x / (x * x + y * y)),
+    ("atan2",      "arctan2",    lambda g, x, y, out: g * y * _inverse_square(x, y),
+                                 lambda g, x, y, out: g * -x * _inverse_square(x, y)),
     ("hypot",      "hypot",      lambda g, x, y, out: g * x / out,
                                  lambda g, x, y, out: g * y / out),
     ("logaddexp",  "logaddexp",  lambda g, x, y, out: g / (1 + (y - x).exp()),
@@ -3662,10 +3671,22 @@ _BINARY = [
     ("fmod",       "fmod",       lambda g, x, y, out: g,
                                  lambda g, x, y, out: g * -(x / y).trunc()),
     ("remainder",  "remainder",  lambda g, x, y, out: g,
-                                 lambda g, x, y, out: g * -_floor_divide(x, y)),
+                                 lambda g, x, y, out: g * -_quotient(x, y)),
 ]
 # ops of _BINARY that keep integer inputs integral (the others turn them into float32 first)
 _INTEGRAL_BINARY = {"fmax", "fmin", "fmod", "remainder"}
+
+
+def _inverse_square(x, y):
+    """1 / (x^2 + y^2), and 0 where that sum is 0 (it underflows too): atan2's gradient is 0
+    at the origin, as torch's."""
+    r2 = x * x + y * y
+    return where(r2 == 0, 0.0, 1 / where(r2 == 0, 1.0, r2))
+
+
+def _quotient(x, y):
+    """floor(x / y) as NumPy rounds it, a constant (no graph): remainder's derivative in y."""
+    return _wrap(x._device.floor_divide(x.data, y.data), x._device)
 
 
 def _zero_grad(g):
@@ -3697,6 +3718,43 @@ def _no_derivative(op):
         raise RuntimeError(f"the derivative of {op} is not implemented (as in PyTorch): it is "
                            "zero almost everywhere; detach() its inputs")
     return backward
+
+
+def _zero_gradient(name, data, inputs):
+    """An op whose result does not vary smoothly with its inputs (a rounded quotient, a random
+    sample that is not reparameterised): in the graph, with a zero gradient for each input, as
+    PyTorch's div(rounding_mode=...), normal and bernoulli."""
+    def backward(g, out, need):
+        return tuple(_zero_grad(x) for x in inputs)
+    return _record(name, data, tuple(inputs), backward)
+
+
+def _nan_to_zero(x):
+    # nan becomes 0; the gradient is g times the mask of numbers (a product, as torch.nansum's
+    # rule, so an infinite g makes nan where x was nan, as there)
+    d = x._device
+    number = d.equal(x.data, x.data)
+
+    def backward(g, out, need):
+        return (g * _wrap(number, d),)
+    return _record("nan_to_zero", d.where(number, x.data, d.full((), 0, x.dtype)), (x,),
+                   backward)
+
+
+def _sinc(x):
+    d = x._device
+    zero = d.equal(x.data, 0)
+    px = d.mul(d.where(zero, 1, x.data), math.pi)  # a safe input at 0
+
+    # d/dx sin(pi x) / (pi x) = (pi x cos(pi x) - sin(pi x)) / (pi x^2), and 0 where pi x^2 is
+    # 0 (also where it underflows): torch's formula, one fraction (two terms of 1 / x^2 each
+    # would cancel badly near 0)
+    def backward(g, out, need):
+        denominator = x * x * math.pi
+        tiny = denominator == 0
+        p = where(tiny, 1.0, x) * math.pi
+        return (g * where(tiny, 0.0, (p * p.cos() - p.sin()) / where(tiny, 1.0, denominator)),)
+    return _record("sinc", d.where(zero, 1, d.divide(d.sin(px), px)), (x,), backward)
 
 
 def _floor_divide(x, y):
@@ -3752,6 +3810,7 @@ def _shared_pick(x, value):
     """value, one of x's elements (a graph-less 0-d tensor), as an op whose gradient is split
     evenly among the elements of x equal to it, or among x's nans when it is nan: the rule of
     torch.median() without a dim (and of max() over everything)."""
+    # d/dx_i = [x_i == value] / #{j: x_j == value}: the ties share the gradient
     def backward(g, out, need):
         hit = (x == value) | (x.isnan() & value.isnan())
         return (g * hit / hit.sum(),)
@@ -4047,6 +4106,7 @@ def _unbind(x, axis):
     d, n = x._device, x.shape[axis]
     lead = (slice(None),) * axis
 
+    # d/dx: the slices' gradients stacked along axis (zeros for a slice that got none)
     def backward(grads, outs, need):
         zeros = _wrap(d.full(x.shape[:axis] + x.shape[axis + 1:], 0, x.dtype), d)
         return (_cat([(zeros if g is None else g).unsqueeze(axis) for g in grads], axis),)
@@ -4705,7 +4765,11 @@ class Tensor(metaclass=_TensorMeta):
         if rounding_mode is None:
             return self / other
         if rounding_mode == "floor":
-            return self.floor_divide(other)
+            x, y = _operands("div", self, other)
+            if not _is_float(x.dtype):
+                return x.floor_divide(y)
+            # unlike floor_divide, torch's div with a rounding mode has a zero gradient
+            return _zero_gradient("div", x._device.floor_divide(x.data, y.data), (x, y))
         if rounding_mode != "trunc":
             raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', not "
                              f"{rounding_mode!r}")
@@ -4868,11 +4932,9 @@ class Tensor(metaclass=_TensorMeta):
     def log(self):
         return _log(_floating(self))
 
-    def sqrt(self):
-        return _floating(self) ** 0.5
-
     def rsqrt(self):
-        return _floating(self) ** -0.5
+        """1 / sqrt(x) (so -0.0 gives -inf, as torch)."""
+        return 1 / self.sqrt()
 
     def square(self):
         return self * self
@@ -4903,10 +4965,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def sinc(self):
         """sin(pi x) / (pi x), and 1 at 0."""
-        x = _floating(self)
-        zero = x == 0
-        px = where(zero, 1.0, x) * math.pi  # a safe input at 0, so the gradient there is 0
-        return where(zero, 1.0, px.sin() / px)
+        return _sinc(_floating(self))
 
     def deg2rad(self):
         return _floating(self) * (math.pi / 180)
@@ -4954,6 +5013,9 @@ class Tensor(metaclass=_TensorMeta):
         """Limit to [min, max]; bounds may be numbers or tensors."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
+        if not _is_float(self.dtype) and builtins.any(isinstance(b, (float, np.floating))
+                                                      for b in (min, max)):
+            return _floating(self).clamp(min, max)  # PyTorch's promotion: float32
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             # where, not maximum/minimum: at a tie x keeps the whole gradient (as torch.clamp)
             out = self if min is None else where(self < min, min, self)
@@ -5177,13 +5239,17 @@ class Tensor(metaclass=_TensorMeta):
 
     def nansum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         """Sum with nan counted as 0."""
-        return where(self.isnan(), 0, self).sum(axis, keepdims, dim=dim, keepdim=keepdim)
+        axes, keep = _reduction_args("nansum", self, axis, dim, keepdims, keepdim)
+        x = _nan_to_zero(self) if _is_float(self.dtype) else self
+        return _sum(_accumulating(x), axes, keep)
 
     def nanmean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        """Mean of the elements that are not nan."""
+        """Mean of the elements that are not nan (nan where there are none)."""
+        axes, keep = _reduction_args("nanmean", self, axis, dim, keepdims, keepdim)
         x = _floating(self)
-        counted = (~x.isnan()).sum(axis, keepdims, dim=dim, keepdim=keepdim)
-        return x.nansum(axis, keepdims, dim=dim, keepdim=keepdim) / counted
+        counted = _sum(_wrap(x._device.astype(x._device.equal(x.data, x.data), x.dtype),
+                             x._device), axes, keep)
+        return _sum(_nan_to_zero(x), axes, keep) / counted
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
         """The p-norm over dims (all by default): p a number, inf, 'fro' (the 2-norm of the
@@ -5392,7 +5458,7 @@ class Tensor(metaclass=_TensorMeta):
                     first.extend([slice(None)] * (len(k.shape) if k.dtype == np.bool_ else 1))
                 else:
                     first.append(k)
-            rest = tuple(slice(None) if k is None else k for k in key
+            rest = tuple(slice(None) if k is None or isinstance(k, slice) else k for k in key
                          if not isinstance(k, (int, np.integer)))
             return self._index(tuple(first))._index(rest)
         return self._index(key)
@@ -5740,7 +5806,7 @@ class Tensor(metaclass=_TensorMeta):
         i = np.arange(rows).reshape(-1, 1) + diagonal
         j = np.arange(cols).reshape(1, -1)
         keep = Tensor(i >= j if lower else i <= j, device=self._device)
-        return where(keep, self, _lift(0, self))
+        return where(keep, self, _wrap(self._device.full((), 0, self.dtype), self._device))
 
     def tril(self, diagonal=0):
         """The lower triangle of the last two dims (on and below the diagonal `diagonal`)."""
@@ -5822,7 +5888,13 @@ class Tensor(metaclass=_TensorMeta):
     def unflatten(self, dim, sizes):
         """Dim `dim` split into dims of `sizes` (one may be -1)."""
         axis = _axis("unflatten", self, dim)
-        return self.reshape(self.shape[:axis] + tuple(sizes) + self.shape[axis + 1:])
+        sizes = tuple(int(n) for n in sizes)
+        known = _size(n for n in sizes if n != -1)
+        n = self.shape[axis]
+        if sizes.count(-1) > 1 or (known != n if -1 not in sizes else not known or n % known):
+            raise RuntimeError(f"unflatten: sizes {sizes} do not multiply to {n}, the size of dim "
+                               f"{dim} of a tensor of shape {self.shape}")
+        return self.reshape(self.shape[:axis] + sizes + self.shape[axis + 1:])
 
     def outer(self, other):
         """The outer product of two 1-d tensors."""
@@ -6217,8 +6289,10 @@ def _sublists(first, rest):
     """einsum's sublist form (operand, [dims], operand, [dims], ..., [output dims]) as
     subscripts and operands: dim numbers become letters, Ellipsis '...'."""
     args = (first,) + tuple(rest)
+    output = args[-1] if len(args) % 2 else None  # an odd count ends with the output's dims
+    if output is not None:
+        args = args[:-1]
     operands, subs = list(args[0::2]), list(args[1::2])
-    output = subs.pop() if len(subs) == len(operands) + 1 or len(args) % 2 else None
     if len(subs) != len(operands):
         raise ValueError("einsum: the sublist form alternates operands and lists of dims")
 
@@ -6740,14 +6814,6 @@ def randperm(n, *, dtype=np.int64, requires_grad=False):
     return _create(_rng.permutation(int(n)), dtype, requires_grad)
 
 
-def _sampled(name, data, inputs):
-    """A random sample drawn with parameters `inputs`: in the graph with a zero gradient, as
-    PyTorch's normal and bernoulli (the sample is not reparameterised)."""
-    def backward(g, out, need):
-        return tuple(_zero_grad(x) for x in inputs)
-    return _record(name, data, tuple(inputs), backward)
-
-
 def normal(mean=0.0, std=1.0, size=None, *, dtype=None, requires_grad=False):
     """Normal samples: of `size` for number arguments, else of the broadcast shape of mean and
     std (tensors); a zero gradient flows to tensor arguments, as in PyTorch."""
@@ -6765,7 +6831,7 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None, requires_grad=False):
     d = like._device
     sample = d.array(_rng.standard_normal(shape).astype(like.dtype))
     data = d.add(d.mul(sample, std.data), mean.data)
-    return _sampled("normal", data, [t for t in (mean, std) if isinstance(t, Tensor)])
+    return _zero_gradient("normal", data, [t for t in (mean, std) if isinstance(t, Tensor)])
 
 
 def bernoulli(input, p=None):
@@ -6778,7 +6844,7 @@ def bernoulli(input, p=None):
     d = x._device
     draw = d.array(_rng.random(x.shape))
     data = d.astype(d.less(draw, d.astype(prob.data, np.float64)), x.dtype)
-    return _sampled("bernoulli", data, [x])
+    return _zero_gradient("bernoulli", data, [x])
 
 
 def multinomial(input, num_samples, replacement=False):

@@ -369,6 +369,16 @@ def test_maximum_minimum(name, fn):
         check(fn, (a, b), ref(a, b), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("name, fn", kernel_params("sqrt"))
+def test_sqrt(name, fn):
+    # within an ulp of np.sqrt; -0.0 stays -0.0, a negative number gives nan
+    x = np.concatenate([[0.0, -0.0, np.inf, -1.0, np.nan, 5e-324, 1e308], np.abs(GRID) * 1e3])
+    out = fn(x)
+    np.testing.assert_allclose(out, np.sqrt(x), rtol=2.3e-16, atol=0, equal_nan=True)
+    assert np.signbit(out[:2]).tolist() == [False, True]
+    check(fn, (x.astype(np.float32),), np.sqrt(x.astype(np.float32)), rtol=1.2e-7, atol=0)
+
+
 @pytest.mark.parametrize("name, fn", kernel_params("fmax", "fmin"))
 def test_fmax_fmin(name, fn):
     # maximum and minimum, but a nan loses to a number (both nan: nan)
@@ -630,7 +640,8 @@ TESTED_ELSEWHERE = {
 
 def test_every_derived_kernel_is_tested():
     tested = {"add_", "neg", "sign", "abs", "subtract", "divide", "greater", "less", "less_equal",
-              "not_equal", "logical_not", "where", "maximum", "minimum", "clip", "fmax", "fmin",
+              "not_equal", "logical_not", "where", "maximum", "minimum", "clip", "sqrt", "fmax",
+              "fmin",
               "logaddexp", "logaddexp2", "tanh", "sigmoid", "erf", "min", "argmin",
               "pool_argmax", "matmul", "transpose", "broadcast_to", "take", "scatter_add",
               "getitem", "getitem_scatter", "as_strided_scatter", "pad", "concatenate"}
