@@ -52,6 +52,7 @@ import builtins
 import collections
 import copy
 import functools
+import inspect
 import json
 import math
 import operator
@@ -5966,17 +5967,13 @@ class Tensor(metaclass=_TensorMeta):
 
     # ---- the NumPy protocol -----------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        fn = _UFUNCS.get(ufunc)
-        if method == "__call__" and fn is not None and not kwargs:
-            like = next(x for x in inputs if isinstance(x, Tensor))
-            return fn(*(_tensor(x, like) for x in inputs))
-        return getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
+        """np.sin(t) and the like: recorded, or refused (see the NumPy protocol below)."""
+        return _array_ufunc(self, ufunc, method, *inputs, **kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        impl = _FUNCTIONS.get(func)
-        if impl is not None and kwargs.get("out") is None:
-            return impl(*args, **kwargs)
-        return func(*_unwrap(args), **_unwrap(kwargs))
+        """np.sum(t), np.linalg.solve(a, b) and the like: recorded, computed without a gradient,
+        or refused (see the NumPy protocol below)."""
+        return _array_function(self, func, types, args, kwargs)
 
 
 _new_tensor = object.__new__
@@ -6922,67 +6919,2165 @@ __all__ += [name for name in _METHOD_FUNCTIONS if not hasattr(builtins, name)]
 
 
 # ---- the NumPy protocol: which NumPy calls on tensors are recorded --------------------------
+# A NumPy ufunc or function called with a tensor among its arguments comes to
+# Tensor.__array_ufunc__ or __array_function__, which look it up in these tables:
+#   _UFUNCS, _FUNCTIONS   recorded: simplegrad ops with NumPy's semantics (argument names,
+#                         defaults, result dtypes), so that gradients flow through NumPy code
+#   _NO_GRADIENT          functions whose results carry no gradient by nature (shapes, indices,
+#                         tests, text): NumPy's own result, computed on the tensors' values
+#   anything else         refused with a RuntimeError when a tensor that requires grad is among
+#                         the arguments (its gradient would be lost), else NumPy's plain result.
+# Calls whose tensors are all integers or bools (which cannot require grad) run in NumPy on the
+# host, for NumPy's exact dtypes, and come back as tensors on the tensors' device. Under no_grad
+# nothing is recorded, so nothing is refused.
 
+_NOVALUE = np._NoValue  # NumPy's "argument not given"
+
+
+class _NotRecorded(Exception):
+    """An argument that simplegrad cannot record (out=, where=, a mode it lacks, ...)."""
+
+
+def _np_name(func):
+    """NumPy's public name of a function: np.sum, np.linalg.eig, np.fft.fft."""
+    return func.__module__.replace("numpy", "np", 1) + "." + func.__name__
+
+
+def _refusal(name, detail=None):
+    """The RuntimeError for a NumPy call that would lose a gradient; detail names the argument
+    at fault, if one is."""
+    if detail == "out=":
+        return RuntimeError(f"{name}(..., out=...): simplegrad cannot write a result that needs a "
+                            "gradient into an existing array or tensor; drop out= and use the "
+                            "tensor returned, or call .detach() on the inputs first")
+    how = f" with {detail}" if detail else ""
+    return RuntimeError(f"{name}{how}: simplegrad cannot record this NumPy function on a tensor "
+                        "that requires grad; call .detach() on it first, or use a simplegrad op")
+
+
+def _contents(obj):
+    """The objects inside obj, through lists, tuples and dicts."""
+    if isinstance(obj, (list, tuple)):
+        for o in obj:
+            yield from _contents(o)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            yield from _contents(o)
+    else:
+        yield obj
+
+
+def _tensors(obj):
+    return [t for t in _contents(obj) if isinstance(t, Tensor)]
+
+
+def _needs_grad(obj):
+    """Whether recording is on and obj holds a tensor that requires grad."""
+    return is_grad_enabled() and builtins.any(t._rg for t in _tensors(obj))
+
+
+def _on_device(result, device):
+    """NumPy's result with its arrays and NumPy scalars made tensors on device."""
+    if isinstance(result, (np.ndarray, np.generic)):
+        return Tensor(np.asarray(result), device=device)
+    if isinstance(result, tuple) and hasattr(result, "_fields"):  # a named tuple
+        return type(result)(*(_on_device(r, device) for r in result))
+    if isinstance(result, (list, tuple)):
+        return type(result)(_on_device(r, device) for r in result)
+    return result
+
+
+def _np_tensor(x, like=None):
+    """x as a tensor (on like's device), converted as NumPy functions convert their arguments:
+    Python floats and lists of them become float64."""
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(np.asarray(x), device=None if like is None else like._device)
+
+
+def _shape(shape):
+    """A shape argument (an int or a sequence of them) as a tuple, rejecting what NumPy
+    rejects (floats, arrays of them)."""
+    shape = _host(shape)
+    return (operator.index(shape),) if np.ndim(shape) == 0 else tuple(
+        operator.index(n) for n in shape)
+
+
+def _np_cast(x, dtype):
+    return x if dtype is None else x.astype(dtype)
+
+
+def _host(x):
+    """An argument without gradient (indices, masks, shapes) as NumPy values."""
+    return _unwrap(x)
+
+
+def _constant(values, like):
+    """NumPy values as a tensor on like's device."""
+    return Tensor(np.asarray(values), device=like._device)
+
+
+def _zeros(shape, dtype, like):
+    return _wrap(like._device.full(tuple(shape), 0, np.dtype(dtype)), like._device)
+
+
+def _off_graph(name, x, data, slope=None):
+    """A result computed without the graph (device array `data`, of x's shape) whose derivative
+    with respect to x is `slope` (a tensor), or zero: frexp's mantissa, angle, imag."""
+    def backward(g, out, need):
+        return (_zero_grad(g) if slope is None else g * slope,)
+    return _record(name, data, (x,), backward)
+
+
+# ---- ufuncs: "__call__" ----------------------------------------------------------------------
+
+def _identity(x):
+    return x
+
+
+def _cbrt(x):
+    # sign(x) |x|^(1/3); its derivative 1 / (3 cbrt(x)^2) is infinite at 0
+    d = x._device
+    data = d.mul(d.sign(x.data), d.pow(d.abs(x.data), 1 / 3))
+    return _record("cbrt", data, (x,), lambda g, out, need: (g / (3 * out * out),))
+
+
+def _heaviside(x1, x2):
+    # 0 below 0, x2 at 0, 1 above (nan at nan); the step keeps x1 in the graph with slope 0
+    return where(x1 == 0, x2, (x1.sign() + 1) * 0.5)
+
+
+def _signbit(x):
+    d = x._device
+    return _wrap(d.less(d.copysign(d.full(x.shape, 1, x.dtype), x.data), 0), d)
+
+
+def _divmod(x1, x2):
+    return x1.floor_divide(x2), x1.remainder(x2)
+
+
+def _modf(x):
+    # (fractional part, integral part), both with x's sign; modf(+-inf) = (+-0, +-inf)
+    whole = x.trunc()
+    zero = Tensor.copysign(_zeros(x.shape, x.dtype, x), x.detach())
+    return where(x.isinf() | (x == whole), zero, x - whole), whole
+
+
+def _times_power_of_two(x, exponent):
+    """x * 2**exponent (an integer array of x's shape), exactly, with its derivative."""
+    data = np.ldexp(x.numpy(), exponent).astype(x.dtype)
+    slope = _constant(np.ldexp(np.ones((), x.dtype), exponent), x)
+    return _off_graph("ldexp", x, x._device.array(data), slope)
+
+
+def _frexp(x):
+    exponent = np.frexp(x.numpy())[1]
+    return _times_power_of_two(x, -exponent), _constant(exponent, x)
+
+
+def _ldexp(x1, x2):
+    shape = np.broadcast_shapes(x1.shape, x2.shape)
+    exponent = np.broadcast_to(x2.numpy(), shape)
+    return _times_power_of_two(x1.expand(shape), exponent)
+
+
+def _core_dims(name, x1, x2, ndim1=1, ndim2=1):
+    """Check that the gufunc operands have their core dimensions: (n), or (m, n) for ndim 2."""
+    if x1.ndim < ndim1 or x2.ndim < ndim2:
+        raise ValueError(f"{name}: operands of shapes {x1.shape} and {x2.shape} lack core "
+                         f"dimensions (it needs at least {ndim1} and {ndim2})")
+
+
+def _vecdot(x1, x2):
+    _core_dims("vecdot", x1, x2)
+    if x1.shape[-1] != x2.shape[-1]:
+        raise ValueError(f"vecdot: shapes {x1.shape} and {x2.shape} differ in their last dims")
+    return (x1 * x2).sum(-1)
+
+
+def _matvec(x1, x2):
+    _core_dims("matvec", x1, x2, 2, 1)
+    return matmul(x1, x2.unsqueeze(-1)).squeeze(-1)
+
+
+def _vecmat(x1, x2):
+    _core_dims("vecmat", x1, x2, 1, 2)
+    return matmul(x1.unsqueeze(-2), x2).squeeze(-2)
+
+
+def _on_host(ufunc):
+    """A ufunc of integers (gcd, lcm, bitwise_count, isnat): computed by NumPy; NumPy has no
+    loop for floats, so nothing here can carry a gradient."""
+    def impl(*xs):
+        return _on_device(ufunc(*(x.numpy() for x in xs)), xs[0]._device)
+    return impl
+
+
+# one line per ufunc; every input is a tensor already cast to the dtype of NumPy's loop
 _UFUNCS = {
-    np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
-    np.divide: operator.truediv, np.power: operator.pow, np.negative: operator.neg,
-    np.positive: operator.pos, np.matmul: matmul, np.maximum: maximum, np.minimum: minimum,
-    np.exp: Tensor.exp, np.log: Tensor.log, np.sqrt: Tensor.sqrt, np.abs: Tensor.abs,
-    np.tanh: Tensor.tanh, np.square: Tensor.square, np.reciprocal: Tensor.reciprocal,
-    np.sign: Tensor.sign, np.equal: operator.eq, np.not_equal: operator.ne,
-    np.less: operator.lt, np.less_equal: operator.le, np.greater: operator.gt,
-    np.greater_equal: operator.ge, np.logical_not: operator.invert,
+    np.add: operator.add, np.subtract: operator.sub,
+    np.multiply: operator.mul, np.divide: operator.truediv,
+    np.power: operator.pow, np.float_power: operator.pow,  # its loop is float64
+    np.negative: operator.neg, np.positive: _identity, np.conjugate: _identity,
+    np.absolute: Tensor.abs, np.fabs: Tensor.abs,
+    np.reciprocal: Tensor.reciprocal, np.square: Tensor.square,
+    np.sqrt: Tensor.sqrt, np.cbrt: _cbrt,
+    np.exp: Tensor.exp, np.exp2: Tensor.exp2, np.expm1: Tensor.expm1,
+    np.log: Tensor.log, np.log2: Tensor.log2, np.log10: Tensor.log10, np.log1p: Tensor.log1p,
+    np.logaddexp: Tensor.logaddexp, np.logaddexp2: Tensor.logaddexp2,
+    np.sin: Tensor.sin, np.cos: Tensor.cos, np.tan: Tensor.tan,
+    np.arcsin: Tensor.asin, np.arccos: Tensor.acos, np.arctan: Tensor.atan,
+    np.arctan2: Tensor.atan2, np.hypot: Tensor.hypot,
+    np.sinh: Tensor.sinh, np.cosh: Tensor.cosh, np.tanh: Tensor.tanh,
+    np.arcsinh: Tensor.asinh, np.arccosh: Tensor.acosh, np.arctanh: Tensor.atanh,
+    np.degrees: Tensor.rad2deg, np.rad2deg: Tensor.rad2deg,
+    np.radians: Tensor.deg2rad, np.deg2rad: Tensor.deg2rad,
+    np.floor: Tensor.floor, np.ceil: Tensor.ceil, np.trunc: Tensor.trunc,
+    np.rint: Tensor.round, np.sign: Tensor.sign, np.heaviside: _heaviside,
+    np.maximum: maximum, np.minimum: minimum, np.fmax: Tensor.fmax, np.fmin: Tensor.fmin,
+    np.fmod: Tensor.fmod, np.remainder: Tensor.remainder,
+    np.floor_divide: Tensor.floor_divide, np.divmod: _divmod,
+    np.copysign: Tensor.copysign, np.modf: _modf, np.frexp: _frexp, np.ldexp: _ldexp,
+    np.matmul: matmul, np.vecdot: _vecdot, np.matvec: _matvec, np.vecmat: _vecmat,
+    np.equal: operator.eq, np.not_equal: operator.ne,
+    np.less: operator.lt, np.less_equal: operator.le,
+    np.greater: operator.gt, np.greater_equal: operator.ge,
+    np.logical_and: Tensor.logical_and, np.logical_or: Tensor.logical_or,
+    np.logical_xor: Tensor.logical_xor, np.logical_not: Tensor.logical_not,
+    np.isnan: Tensor.isnan, np.isinf: Tensor.isinf, np.isfinite: Tensor.isfinite,
+    np.signbit: _signbit,
+    np.bitwise_and: operator.and_, np.bitwise_or: operator.or_, np.bitwise_xor: operator.xor,
+    np.invert: operator.invert, np.left_shift: operator.lshift, np.right_shift: operator.rshift,
+    np.gcd: _on_host(np.gcd), np.lcm: _on_host(np.lcm),
+    np.bitwise_count: _on_host(np.bitwise_count), np.isnat: _on_host(np.isnat),
 }
 
 
-def _np_reduction(method):
-    def impl(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        return method(_tensor(a), axis, keepdims=keepdims)
+def _operand_dtype(x):
+    """What ufunc.resolve_dtypes takes for an input: a dtype, or int, float or complex for a
+    Python number (NumPy's weak scalars)."""
+    if isinstance(x, (Tensor, np.ndarray, np.generic)):
+        return x.dtype
+    if type(x) in (int, float, complex):
+        return type(x)
+    return np.asarray(x).dtype
+
+
+def _result_type(*values):
+    """np.result_type of tensors, arrays and numbers (Python numbers weak, as NumPy's)."""
+    return np.result_type(*(x if type(x) in (int, float, complex) else
+                            np.dtype(_operand_dtype(x)) for x in values))
+
+
+@functools.lru_cache(maxsize=1024)
+def _ufunc_loop(ufunc, operand_dtypes, dtype):
+    """The dtypes of the loop NumPy runs for these operands (cached: resolving costs more than
+    the small ops it is asked about)."""
+    options = {} if dtype is None else {"signature": (None,) * ufunc.nin + (dtype,) * ufunc.nout}
+    return ufunc.resolve_dtypes(operand_dtypes + (None,) * ufunc.nout, **options)
+
+
+def _ufunc_call(ufunc, fn, inputs, dtype=None, like=None):
+    """fn on the inputs cast to the dtypes of the loop NumPy would run, its results cast to
+    that loop's output dtypes (like: the first tensor among the inputs)."""
+    like = _tensors(inputs)[0] if like is None else like
+    loop = _ufunc_loop(ufunc, tuple(_operand_dtype(x) for x in inputs),
+                       None if dtype is None else np.dtype(dtype))
+    operands = [x.astype(t) if isinstance(x, Tensor) else _constant(np.asarray(x, t), like)
+                for x, t in zip(inputs, loop)]
+    out = fn(*operands)
+    if ufunc.nout == 1:
+        return out.astype(loop[-1])
+    return tuple(o.astype(t) for o, t in zip(out, loop[ufunc.nin:]))
+
+
+# ---- ufuncs: "reduce", "accumulate" and "outer" ----------------------------------------------
+
+def _logsumexp2(x, axis, keepdims=False):
+    return (x * _LN2).logsumexp(axis, keepdims=keepdims) * (1 / _LN2)
+
+
+def _logcumsumexp2(x, axis):
+    return (x * _LN2).logcumsumexp(axis) * (1 / _LN2)
+
+
+# reduce(x, axis, keepdims=...): np.add.reduce(x, axis=0) is np.sum(x, axis=0)
+_UFUNC_REDUCTIONS = {
+    np.add: Tensor.sum, np.multiply: Tensor.prod,
+    np.maximum: Tensor.amax, np.minimum: Tensor.amin,
+    np.logaddexp: Tensor.logsumexp, np.logaddexp2: _logsumexp2,
+    np.logical_and: Tensor.all, np.logical_or: Tensor.any,
+}
+
+# accumulate(x, axis): np.add.accumulate(x, axis=0) is np.cumsum(x, axis=0)
+_UFUNC_SCANS = {
+    np.add: Tensor.cumsum, np.multiply: Tensor.cumprod,
+    np.maximum: lambda x, axis: x.cummax(axis).values,
+    np.minimum: lambda x, axis: x.cummin(axis).values,
+    np.logaddexp: Tensor.logcumsumexp, np.logaddexp2: _logcumsumexp2,
+}
+
+# keyword arguments of ufunc methods that are recorded only with these values (or absent)
+_UFUNC_DEFAULTS = {"where": True, "casting": "same_kind", "order": "K", "subok": True,
+                   "signature": None, "axes": None, "axis": None, "keepdims": False}
+
+
+def _ufunc_options(method, kwargs):
+    """The keyword arguments of a ufunc method that are recorded; _NotRecorded for the rest."""
+    options = dict(kwargs)
+    if builtins.any(o is not None for o in _contents(options.pop("out", None))):
+        raise _NotRecorded("out=")
+    recorded = {"__call__": {"dtype"}, "outer": {"dtype"},
+                "reduce": {"axis", "dtype", "keepdims", "initial"},
+                "accumulate": {"axis", "dtype"}}[method]
+    for key, value in list(options.items()):
+        if key not in recorded:
+            default = _UFUNC_DEFAULTS.get(key, _NOVALUE)
+            if value is not default and not (isinstance(value, str) and value == default):
+                raise _NotRecorded(f"{key}=")
+            del options[key]
+    return options
+
+
+def _ufunc_reduce(ufunc, x, axis=0, dtype=None, keepdims=False, initial=_NOVALUE):
+    x = _np_cast(_np_tensor(x), dtype)
+    out = _UFUNC_REDUCTIONS[ufunc](x, _axes(x, axis, ufunc=True), keepdims=keepdims)
+    return out if initial is _NOVALUE else _ufunc_call(ufunc, _UFUNCS[ufunc], (out, initial))
+
+
+def _ufunc_accumulate(ufunc, x, axis=0, dtype=None):
+    x = _np_cast(_np_tensor(x), dtype)
+    if x.ndim == 0:
+        raise ValueError(f"np.{ufunc.__name__}.accumulate: cannot accumulate a 0-d array")
+    return _UFUNC_SCANS[ufunc](x, axis)
+
+
+def _ufunc_outer(ufunc, a, b, dtype=None):
+    like = _tensors((a, b))[0]
+    a = _np_tensor(a, like)
+    return _ufunc_call(ufunc, _UFUNCS[ufunc], (a.reshape(a.shape + (1,) * np.ndim(b)), b),
+                       dtype)
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    """Tensor.__array_ufunc__: record ufunc.method(*inputs) or refuse it (see above)."""
+    tensors = _tensors(inputs)
+    grad = _grad_enabled and (builtins.any(t._rg for t in tensors) or _needs_grad(kwargs))
+    try:
+        if method not in ("__call__", "reduce", "accumulate", "outer"):
+            raise _NotRecorded(None)
+        options = _ufunc_options(method, kwargs) if kwargs else {}
+        if not builtins.any(_is_float(t.dtype) for t in tensors):
+            result = getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
+            return _on_device(result, (tensors or [self])[0]._device)
+        table = {"__call__": _UFUNCS, "outer": _UFUNCS, "reduce": _UFUNC_REDUCTIONS,
+                 "accumulate": _UFUNC_SCANS}[method]
+        if ufunc not in table:
+            raise _NotRecorded(None)
+    except _NotRecorded as e:
+        if grad:
+            name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            raise _refusal(name, e.args[0]) from None
+        return getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
+    if method == "__call__":
+        return _ufunc_call(ufunc, _UFUNCS[ufunc], inputs, like=tensors[0], **options)
+    return {"reduce": _ufunc_reduce, "accumulate": _ufunc_accumulate,
+            "outer": _ufunc_outer}[method](ufunc, *inputs, **options)
+
+
+# ---- functions: reductions -------------------------------------------------------------------
+
+def _axes(x, axis, ufunc=False):
+    """axis as a tuple of axes of x (None for all), checked as NumPy checks it; the reductions
+    made of ufuncs also take the axis 0 or -1 of a 0-d array."""
+    if ufunc and x.ndim == 0 and not isinstance(axis, tuple) and axis in (0, -1):
+        return ()
+    return None if axis is None else np.lib.array_utils.normalize_axis_tuple(axis, x.ndim)
+
+
+def _reduction(method, combine):
+    """np.sum, np.prod, np.max ...: method(x, axes, keepdims=...), with NumPy's `initial`
+    joined by the ufunc `combine`."""
+    def impl(a, axis=None, dtype=None, keepdims=False, initial=_NOVALUE):
+        x = _np_cast(_np_tensor(a), dtype)
+        out = method(x, _axes(x, axis, ufunc=True), keepdims=keepdims)
+        return out if initial is _NOVALUE else _ufunc_call(combine, _UFUNCS[combine],
+                                                           (out, initial))
     return impl
 
 
-def _np_spread(method):
-    def impl(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-        return method(_tensor(a), axis, ddof, keepdims=keepdims)
+def _nan_filled(method, fill):
+    """method on x with its nan replaced by fill (np.nansum, np.nanprod, np.nancumsum ...)."""
+    def impl(x, *args, **kwargs):
+        return method(where(x.isnan(), fill, x), *args, **kwargs)
     return impl
 
 
-def _np_split(a, indices_or_sections, axis=0):
-    a = _tensor(a)
-    n = a.shape[_axis("split", a, axis)]
-    if isinstance(indices_or_sections, (int, np.integer)):
-        if n % indices_or_sections:
-            raise ValueError(f"split: {n} does not divide into {indices_or_sections} equal parts")
-        return list(a.split(n // indices_or_sections, axis))
-    bounds = [0] + [builtins.min(int(i), n) for i in indices_or_sections] + [n]
-    return list(a.split([builtins.max(b - a_, 0) for a_, b in zip(bounds, bounds[1:])], axis))
+def _nan_extreme(method, fill):
+    """np.nanmax, np.nanmin: the extreme of the values that are not nan (nan if none is)."""
+    def impl(x, axis=None, keepdims=False):
+        out = method(where(x.isnan(), fill, x), axis, keepdims=keepdims)
+        return where(x.isnan().all(axis, keepdims=keepdims), math.nan, out)
+    return impl
 
+
+def _np_mean(a, axis=None, dtype=None, keepdims=False):
+    x = _np_cast(_np_tensor(a), dtype)
+    return x.mean(_axes(x, axis), keepdims=keepdims)
+
+
+def _np_nanmean(a, axis=None, dtype=None, keepdims=False):
+    x = _np_cast(_np_tensor(a), dtype)
+    return x.nanmean(_axes(x, axis, ufunc=True), keepdims=keepdims)
+
+
+def _variance(x, axis, ddof, keepdims, mean, nan):
+    """NumPy's var: the mean square deviation from the mean (or the given `mean`), divided by
+    count - ddof; with nan=True, of the values that are not nan."""
+    valid = ~x.isnan() if nan else None
+    if nan:
+        count = valid.sum(axis, keepdims=True).astype(x.dtype)
+        x = where(valid, x, 0)
+    else:
+        count = x.numel() // builtins.max(x.sum(axis, keepdims=True).numel(), 1)
+    centre = x.sum(axis, keepdims=True) / count if mean is _NOVALUE else _np_tensor(mean, x)
+    deviation = x - centre
+    if nan:
+        deviation = where(valid, deviation, 0)
+    total = (deviation * deviation).sum(axis, keepdims=keepdims)
+    if not nan:
+        return total / builtins.max(count - ddof, 0)
+    dof = count - ddof if keepdims else (count - ddof).reshape(total.shape)
+    return where(dof > 0, total / where(dof > 0, dof, 1), math.nan)
+
+
+def _spread(root, nan=False):
+    """np.var and np.std (root=True), and their nan versions."""
+    def impl(a, axis=None, dtype=None, ddof=0, keepdims=False, mean=_NOVALUE,
+             correction=_NOVALUE):
+        if correction is not _NOVALUE:
+            if ddof != 0:
+                raise ValueError("ddof and correction can't be provided simultaneously.")
+            ddof = correction
+        x = _np_cast(_floating(_np_tensor(a)), dtype)
+        v = _variance(x, _axes(x, axis, ufunc=nan), ddof, keepdims, mean, nan)
+        if not root:
+            return v
+        zero = v == 0  # the gradient is 0 where the spread is, as torch.std
+        return where(zero, 0.0, where(zero, 1.0, v).sqrt())
+    return impl
+
+
+def _np_ptp(a, axis=None, keepdims=False):
+    x = _np_tensor(a)
+    axes = _axes(x, axis, ufunc=True)
+    return x.amax(axes, keepdims=keepdims) - x.amin(axes, keepdims=keepdims)
+
+
+def _np_all_any(method):
+    def impl(a, axis=None, keepdims=False):
+        x = _np_tensor(a)
+        return method(x, _axes(x, axis, ufunc=True), keepdims=keepdims)
+    return impl
+
+
+def _np_average(a, axis=None, weights=None, returned=False, keepdims=False):
+    x = _np_tensor(a)
+    axes = _axes(x, axis)
+    if weights is None:
+        avg = x.mean(axes, keepdims=keepdims)
+        scale = _constant(np.asarray(x.numel() / builtins.max(avg.numel(), 1), avg.dtype), x)
+    else:
+        w = _np_tensor(weights, x)
+        if w.shape != x.shape:
+            if axes is None:
+                raise TypeError("Axis must be specified when shapes of a and weights differ.")
+            if w.shape != tuple(x.shape[i] for i in axes):
+                raise ValueError("Shape of weights must be consistent with shape of a along "
+                                 "specified axis.")
+            w = w.permute(list(np.argsort(axes))).reshape(
+                tuple(n if i in axes else 1 for i, n in enumerate(x.shape)))
+        dtype = np.result_type(x.dtype, w.dtype)
+        x, w = x.astype(dtype), w.astype(dtype)
+        scale = w.expand(np.broadcast_shapes(w.shape, x.shape)).sum(axes, keepdims=keepdims)
+        if bool((scale.detach() == 0).any()):
+            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+        avg = (x * w).sum(axes, keepdims=keepdims) / scale
+    if returned:
+        return avg, scale.expand(avg.shape)
+    return avg
+
+
+# ---- functions: medians and quantiles ---------------------------------------------------------
+
+def _along_last(x, axis):
+    """x with the axes of `axis` (None: all) merged into a last axis, and the shape of the
+    reduction with keepdims."""
+    axes = tuple(range(x.ndim)) if axis is None else _axes(x, axis)
+    keep = [i for i in range(x.ndim) if i not in axes]
+    y = x.permute(keep + sorted(axes)).reshape(tuple(x.shape[i] for i in keep) + (-1,))
+    return y, tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+
+
+def _median(x, axis, keepdims, nan):
+    y, kept = _along_last(_floating(x), axis)
+    s = y.sort(-1).values  # nan last
+    if nan:
+        count = (~y.detach().isnan()).sum(-1, keepdims=True)
+        low, high = (count - 1).clamp(0, None) // 2, count // 2
+        out = (s.take_along_dim(low, -1) + s.take_along_dim(high.clamp(None, s.shape[-1] - 1),
+                                                            -1)).squeeze(-1) * 0.5
+        out = where(count.squeeze(-1) == 0, math.nan, out)
+    else:
+        n = y.shape[-1]
+        out = s[..., (n - 1) // 2:n // 2 + 1].mean(-1)
+        if n:
+            out = where(s[..., -1].isnan(), s[..., -1], out)
+    return out.reshape(kept) if keepdims else out
+
+
+def _np_median(a, axis=None, overwrite_input=False, keepdims=False):
+    return _median(_np_tensor(a), axis, keepdims, nan=False)
+
+
+def _np_nanmedian(a, axis=None, overwrite_input=False, keepdims=False):
+    return _median(_np_tensor(a), axis, keepdims, nan=True)
+
+
+# NumPy's quantile methods that simplegrad records: the virtual index into the n sorted values
+_QUANTILE_METHODS = {
+    "linear": lambda n, q: (n - 1) * q,
+    "lower": lambda n, q: ((n - 1) * q).floor(),
+    "higher": lambda n, q: ((n - 1) * q).ceil(),
+    "nearest": lambda n, q: ((n - 1) * q).round(),
+    "midpoint": lambda n, q: (((n - 1) * q).floor() + ((n - 1) * q).ceil()) * 0.5,
+}
+_OTHER_QUANTILE_METHODS = ("inverted_cdf", "averaged_inverted_cdf", "closest_observation",
+                           "interpolated_inverted_cdf", "hazen", "weibull", "median_unbiased",
+                           "normal_unbiased")
+
+
+def _quantile(x, q, axis, method, keepdims, weights, nan, weak):
+    """np.quantile's values (q in [0, 1], a tensor), by NumPy's rules for `method`."""
+    if method in _OTHER_QUANTILE_METHODS or weights is not None:
+        raise _NotRecorded(f"method={method!r}" if weights is None else "weights=")
+    if method not in _QUANTILE_METHODS:
+        raise ValueError(f"{method!r} is not a valid method. Use one of: "
+                         f"{tuple(_QUANTILE_METHODS) + _OTHER_QUANTILE_METHODS}")
+    if q.ndim > 2:
+        raise ValueError("q must be a scalar or 1d")
+    y, kept = _along_last(_floating(x), axis)
+    s = y.sort(-1).values  # nan last
+    batch, last = y.shape[:-1], y.shape[-1] - 1
+    if nan:  # each slice's count of values that are not nan
+        count = (~y.detach().isnan()).sum(-1).astype(q.dtype).reshape(batch + (1,) * q.ndim)
+    else:
+        count = _constant(np.full(batch + (1,) * q.ndim, y.shape[-1], q.dtype), y)
+    virtual = _QUANTILE_METHODS[method](count, q)
+    # NumPy's _get_indexes: the neighbours of the virtual index, clipped to [0, count - 1]
+    top, below = count - 1, virtual.detach().floor()
+    previous = where(virtual >= top, top, where(virtual < 0, 0, below))
+    following = where(virtual >= top, top, where(virtual < 0, 0, below + 1))
+    if nan:  # a slice of nan alone reads its last element (a nan)
+        previous, following = where(count == 0, last, previous), where(count == 0, last, following)
+    flat = batch + (-1,)
+    gather = [s.take_along_dim(i.astype(np.int64).reshape(flat), -1).reshape(virtual.shape)
+              for i in (previous, following)]
+    if method == "midpoint":
+        gamma = (virtual.detach() % 1 != 0).astype(q.dtype) * 0.5
+    else:
+        gamma = virtual - previous
+    gamma = gamma.astype(s.dtype) if weak else gamma
+    a, b = gather
+    if method in ("lower", "higher", "nearest"):
+        out = a.astype(s.dtype)
+    else:
+        out = where(gamma >= 0.5, b - (b - a) * (1 - gamma), a + (b - a) * gamma)
+    if not nan:
+        has_nan = s[..., -1:].isnan().reshape(batch + (1,) * q.ndim) if last >= 0 else False
+        out = where(has_nan, math.nan, out)
+    out = out.movedim(tuple(range(len(batch), out.ndim)), tuple(range(q.ndim)))
+    return out.reshape(q.shape + kept) if keepdims else out
+
+
+def _quantile_function(scale, nan):
+    """np.quantile (scale 1), np.percentile (scale 100) and their nan versions."""
+    def impl(a, q, axis=None, overwrite_input=False, method="linear", keepdims=False,
+             weights=None, interpolation=None):
+        if interpolation is not None:
+            raise _NotRecorded("interpolation=")
+        x = _np_tensor(a)
+        if isinstance(q, Tensor):
+            qt = (q if _is_float(q.dtype) else q.astype(np.float64)) / scale
+        else:
+            qt = _constant(np.true_divide(q, scale), x)
+        values = qt.detach().numpy()
+        if not (np.all(values >= 0) and np.all(values <= 1)):
+            raise ValueError("Percentiles must be in the range [0, 100]" if scale == 100 else
+                             "Quantiles must be in the range [0, 1]")
+        return _quantile(x, qt, axis, method, keepdims, weights, nan, type(q) in (int, float))
+    return impl
+
+
+# ---- functions: sorting and running reductions --------------------------------------------------
+
+def _flattened(x, axis):
+    """x flattened when axis is None (NumPy's rule for sort, cumsum ...), and the axis."""
+    if axis is None:
+        return x.reshape(-1), 0
+    return x, np.lib.array_utils.normalize_axis_index(axis, x.ndim)
+
+
+def _np_sort(a, axis=-1, kind=None, order=None, stable=None):
+    if order is not None:
+        raise _NotRecorded("order=")
+    x, axis = _flattened(_np_tensor(a), axis)
+    return x.sort(axis).values
+
+
+def _np_argsort(a, axis=-1, kind=None, order=None, stable=None):
+    if order is not None:
+        raise _NotRecorded("order=")
+    return Tensor.argsort(*_flattened(_np_tensor(a), axis))
+
+
+def _np_arg(method):
+    def impl(a, axis=None, keepdims=False):
+        return method(_np_tensor(a), axis, keepdims=keepdims)
+    return impl
+
+
+def _scan(method):
+    """np.cumsum, np.cumprod and their nan versions: axis None scans the flattened array."""
+    def impl(a, axis=None, dtype=None):
+        x = _np_cast(_np_tensor(a), dtype)
+        return method(*_flattened(x.reshape(1) if x.ndim == 0 else x, axis))
+    return impl
+
+
+def _cumulative(method, identity):
+    """np.cumulative_sum and np.cumulative_prod (the array API's scans)."""
+    def impl(x, axis=None, dtype=None, include_initial=False):
+        x = _np_cast(_np_tensor(x), dtype)
+        x = x.reshape(1) if x.ndim == 0 else x
+        if axis is None:
+            if x.ndim > 1:
+                raise ValueError("For arrays which have more than one dimension ``axis`` "
+                                 "argument is required.")
+            axis = 0
+        out = method(x, axis)
+        if include_initial:
+            shape = list(out.shape)
+            shape[_axis("cumulative", out, axis)] = 1
+            out = cat([_zeros(shape, out.dtype, out) + identity, out], axis)
+        return out
+    return impl
+
+
+def _np_diff(a, n=1, axis=-1, prepend=_NOVALUE, append=_NOVALUE):
+    x = _np_tensor(a)
+    if n == 0:
+        return x
+    if n < 0:
+        raise ValueError(f"order must be non-negative but got {n!r}")
+    if x.ndim == 0:
+        raise ValueError("diff requires input that is at least one dimensional")
+    axis = _axis("diff", x, axis)
+    parts = []
+    for extra in (prepend, x, append):
+        if extra is not _NOVALUE:
+            extra = _np_tensor(extra, x)
+            if extra.ndim == 0:
+                extra = extra.expand(x.shape[:axis] + (1,) + x.shape[axis + 1:])
+            parts.append(extra)
+    return _joined(parts, axis).diff(n, axis)
+
+
+def _np_ediff1d(ary, to_end=None, to_begin=None):
+    x = _np_tensor(ary).reshape(-1)
+    parts = [x[1:] - x[:-1]]
+    for extra, at in ((to_begin, 0), (to_end, len(parts) + 1)):
+        if extra is not None:
+            extra = _np_tensor(extra, x)
+            if not np.can_cast(extra.dtype, x.dtype, casting="same_kind"):
+                raise TypeError(f"dtype of `{'to_begin' if at == 0 else 'to_end'}` must be "
+                                f"compatible with input `ary` under the `same_kind` rule.")
+            parts.insert(at, extra.astype(x.dtype).reshape(-1))
+    return cat(parts)
+
+
+def _np_gradient(f, varargs=(), axis=None, edge_order=1):
+    f = _floating(_np_tensor(f))
+    axes = tuple(range(f.ndim)) if axis is None else _axes(f, axis)
+    if not varargs:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(_host(varargs[0])) == 0:
+        spacings = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacings = []
+        for i, distances in zip(axes, varargs):
+            if np.ndim(_host(distances)) == 0:
+                spacings.append(distances)
+                continue
+            distances = _np_tensor(distances, f)
+            if not _is_float(distances.dtype):
+                distances = distances.astype(np.float64)
+            if distances.ndim != 1:
+                raise ValueError("distances must be either scalars or 1d")
+            if len(distances) != f.shape[i]:
+                raise ValueError("when 1d, distances must match the length of the "
+                                 "corresponding dimension")
+            steps = distances[1:] - distances[:-1]
+            host = steps.detach().numpy()
+            spacings.append(steps[0] if bool((host == host[0]).all()) else steps)
+    else:
+        raise TypeError("invalid number of arguments")
+    if edge_order > 2:
+        raise ValueError("'edge_order' greater than 2 not supported")
+    out = [_gradient_along(f, i, dx, edge_order) for i, dx in zip(axes, spacings)]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _gradient_along(f, axis, dx, edge_order):
+    """np.gradient along one axis: second-order central differences inside, first- or
+    second-order one-sided ones at the edges, for a uniform (scalar) or 1-d spacing."""
+    if f.shape[axis] < edge_order + 1:
+        raise ValueError("Shape of array too small to calculate a numerical gradient, at least "
+                         "(edge_order + 1) elements are required.")
+    lead = (slice(None),) * axis
+
+    def at(s):
+        return f[lead + (s,)]
+    uniform = not isinstance(dx, Tensor) or dx.ndim == 0
+    if uniform:
+        inner_ = (at(slice(2, None)) - at(slice(None, -2))) / (2.0 * dx)
+    else:
+        shape = (1,) * axis + (-1,) + (1,) * (f.ndim - axis - 1)
+        dx1, dx2 = dx[:-1], dx[1:]
+        a = (-dx2 / (dx1 * (dx1 + dx2))).reshape(shape)
+        b = ((dx2 - dx1) / (dx1 * dx2)).reshape(shape)
+        c = (dx1 / (dx2 * (dx1 + dx2))).reshape(shape)
+        inner_ = a * at(slice(None, -2)) + b * at(slice(1, -1)) + c * at(slice(2, None))
+    if edge_order == 1:
+        first = (at(slice(1, 2)) - at(slice(0, 1))) / (dx if uniform else dx[0])
+        last = (at(slice(-1, None)) - at(slice(-2, -1))) / (dx if uniform else dx[-1])
+    else:
+        if uniform:
+            a, b, c = -1.5 / dx, 2.0 / dx, -0.5 / dx
+        else:
+            dx1, dx2 = dx[0], dx[1]
+            a = -(2.0 * dx1 + dx2) / (dx1 * (dx1 + dx2))
+            b = (dx1 + dx2) / (dx1 * dx2)
+            c = -dx1 / (dx2 * (dx1 + dx2))
+        first = a * at(slice(0, 1)) + b * at(slice(1, 2)) + c * at(slice(2, 3))
+        if uniform:
+            a, b, c = 0.5 / dx, -2.0 / dx, 1.5 / dx
+        else:
+            dx1, dx2 = dx[-2], dx[-1]
+            a = dx2 / (dx1 * (dx1 + dx2))
+            b = -(dx2 + dx1) / (dx1 * dx2)
+            c = (2.0 * dx2 + dx1) / (dx2 * (dx1 + dx2))
+        last = a * at(slice(-3, -2)) + b * at(slice(-2, -1)) + c * at(slice(-1, None))
+    return cat([first.astype(f.dtype), inner_.astype(f.dtype), last.astype(f.dtype)], axis)
+
+
+def _np_trapezoid(y, x=None, dx=1.0, axis=-1):
+    y = _np_tensor(y)
+    i = np.lib.array_utils.normalize_axis_index(axis, y.ndim)
+    if x is None:
+        d = dx
+    else:
+        x = _np_tensor(x, y)
+        d = x.diff(1, axis) if x.ndim != 1 else (x[1:] - x[:-1]).reshape(
+            (1,) * i + (-1,) + (1,) * (y.ndim - i - 1))
+        dtype = np.result_type(d.dtype, y.dtype)
+        d, y = d.astype(dtype), y.astype(dtype)
+    lead = (slice(None),) * i
+    return (d * (y[lead + (slice(1, None),)] + y[lead + (slice(None, -1),)]) / 2.0).sum(axis)
+
+
+# ---- functions: products ------------------------------------------------------------------------
+
+def _pair(a, b):
+    """a and b as tensors of NumPy's common dtype."""
+    like = _tensors((a, b))[0]
+    a, b = _np_tensor(a, like), _np_tensor(b, like)
+    dtype = np.result_type(a.dtype, b.dtype)
+    return a.astype(dtype), b.astype(dtype)
+
+
+def _np_dot(a, b):
+    """np.dot: a product of scalars, a matrix product for 1-d and 2-d operands, else the sum
+    over a's last axis and b's second-to-last."""
+    a, b = _pair(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.ndim <= 2 and b.ndim <= 2:
+        return matmul(a, b)
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ValueError(f"shapes {a.shape} and {b.shape} not aligned")
+    return tensordot(a, b, ([-1], [-2 if b.ndim > 1 else 0]))
+
+
+def _np_vdot(a, b):
+    a, b = _pair(a, b)
+    if a.numel() != b.numel():
+        raise ValueError("cannot reshape array: vdot needs two arrays of one size")
+    return matmul(a.reshape(-1), b.reshape(-1))
+
+
+def _np_outer(a, b):
+    a, b = _pair(a, b)
+    return a.reshape(-1, 1) * b.reshape(1, -1)
+
+
+def _np_einsum(operands, optimize=False, dtype=None, order="K", casting="safe"):
+    """np.einsum, in both forms: subscripts and operands, or operands alternating with their
+    lists of axes (the sublist form, with an optional list of output axes last)."""
+    like = _tensors(operands)[0]
+    operands = list(operands)
+    if isinstance(operands[0], str):
+        arrays = range(1, len(operands))
+    else:
+        arrays = range(0, len(operands) - len(operands) % 2, 2)
+    for i in arrays:
+        operands[i] = _np_cast(_np_tensor(operands[i], like), dtype)
+    return einsum(*operands)
+
+
+def _np_cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    a, b = _pair(a, b)
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = a.movedim(axisa, -1), b.movedim(axisb, -1)
+    if a.shape[-1] not in (2, 3) or b.shape[-1] not in (2, 3):
+        raise ValueError("incompatible dimensions for cross product\n(dimension must be 2 or 3)")
+    if a.shape[-1] == 2 or b.shape[-1] == 2:
+        warnings.warn("Arrays of 2-dimensional vectors are deprecated. Use arrays of "
+                      "3-dimensional vectors instead. (deprecated in NumPy 2.0)",
+                      DeprecationWarning, stacklevel=4)
+    a0, a1, a2 = (a[..., i] if i < a.shape[-1] else None for i in range(3))
+    b0, b1, b2 = (b[..., i] if i < b.shape[-1] else None for i in range(3))
+    z = a0 * b1 - a1 * b0
+    if a2 is None and b2 is None:
+        return z
+    x = a1 * b2 if a2 is None else (-a2 * b1 if b2 is None else a1 * b2 - a2 * b1)
+    y = -a0 * b2 if a2 is None else (a2 * b0 if b2 is None else a2 * b0 - a0 * b2)
+    shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+    return stack([x.expand(shape), y.expand(shape), z.expand(shape)], -1).movedim(-1, axisc)
+
+
+def _np_kron(a, b):
+    return kron(*_pair(a, b))
+
+
+def _np_inner(a, b):
+    return inner(*_pair(a, b))
+
+
+def _np_tensordot(a, b, axes=2):
+    return tensordot(*_pair(a, b), axes)
+
+
+def _np_trace(a, offset=0, axis1=0, axis2=1, dtype=None):
+    x = _np_tensor(a)
+    if x.ndim < 2:
+        raise ValueError("diag requires an array of at least two dimensions")
+    return _np_cast(x.diagonal(offset, axis1, axis2), dtype).sum(-1)
+
+
+def _np_tri(lower):
+    """np.tril and np.triu: zeros outside NumPy's np.tri mask of the last two axes (a 1-d input
+    is repeated as the rows of a matrix)."""
+    def impl(m, k=0):
+        x = _np_tensor(m)
+        zero = _zeros((1,), x.dtype, x)
+        if lower:
+            return where(_constant(np.tri(*x.shape[-2:], k=k, dtype=bool), x), x, zero)
+        return where(_constant(np.tri(*x.shape[-2:], k=k - 1, dtype=bool), x), zero, x)
+    return impl
+
+
+# ---- functions: joining and splitting ----------------------------------------------------------
+
+def _joinable(arrays, dtype=None):
+    """The arrays as tensors of NumPy's common dtype (or `dtype`)."""
+    like = _tensors(arrays)[0]
+    tensors = [_np_tensor(x, like) for x in arrays]
+    common = np.result_type(*(t.dtype for t in tensors)) if dtype is None else dtype
+    return [t.astype(common) for t in tensors]
+
+
+def _joined(tensors, axis):
+    if builtins.any(t.ndim == 0 for t in tensors):
+        raise ValueError("zero-dimensional arrays cannot be concatenated")
+    return cat(_joinable(tensors), axis)
+
+
+def _np_concatenate(arrays, axis=0, dtype=None, casting="same_kind"):
+    tensors = _joinable(arrays, dtype)
+    if axis is None:
+        tensors, axis = [t.reshape(-1) for t in tensors], 0
+    return _joined(tensors, axis)
+
+
+def _np_stack(arrays, axis=0, dtype=None, casting="same_kind"):
+    return stack(_joinable(arrays, dtype), axis)
+
+
+def _np_vstack(tup, dtype=None, casting="same_kind"):
+    return _joined([_at_least(t, 2) for t in _joinable(tup, dtype)], 0)
+
+
+def _np_hstack(tup, dtype=None, casting="same_kind"):
+    tensors = [_at_least(t, 1) for t in _joinable(tup, dtype)]
+    return _joined(tensors, 0 if tensors and tensors[0].ndim == 1 else 1)
+
+
+def _np_dstack(tup):
+    return _joined([_at_least(t, 3) for t in _joinable(tup)], 2)
+
+
+def _np_column_stack(tup):
+    return _joined([t.reshape(-1, 1) if t.ndim < 2 else t for t in _joinable(tup)], 1)
+
+
+def _np_append(arr, values, axis=None):
+    x, v = _joinable([arr, values])
+    if axis is None:
+        x, v, axis = x.reshape(-1), v.reshape(-1), 0
+    return _joined([x, v], axis)
+
+
+def _block_depth(arrays):
+    """How deeply np.block's lists nest, along their first elements."""
+    depth = 0
+    while isinstance(arrays, list):
+        depth, arrays = depth + 1, arrays[0] if arrays else None
+    return depth
+
+
+def _np_block(arrays):
+    """np.block: nested lists joined along the last axes, the innermost lists along -1."""
+    depth = _block_depth(arrays)
+    tensors = _joinable(list(_contents(arrays)))
+    ndim = builtins.max([depth] + [t.ndim for t in tensors])
+    tensors = iter(tensors)
+
+    def build(level, item):
+        if not isinstance(item, list):
+            if level != depth:
+                raise ValueError("List depths are mismatched. np.block needs equally deep lists")
+            t = next(tensors)
+            return t.reshape((1,) * (ndim - t.ndim) + t.shape)
+        if level == depth:
+            raise ValueError("List depths are mismatched. np.block needs equally deep lists")
+        if not item:
+            raise ValueError("Lists cannot be empty")
+        return cat([build(level + 1, i) for i in item], level - depth)
+    return build(0, arrays) if isinstance(arrays, list) else next(tensors)
+
+
+def _np_array_split(ary, indices_or_sections, axis=0):
+    """np.array_split: equal pieces (the first ones one larger), or cut at the indices, with
+    Python's slicing rules for them."""
+    x = _np_tensor(ary)
+    axis = _axis("array_split", x, axis)
+    total = x.shape[axis]
+    if np.ndim(indices_or_sections) == 0:
+        sections = int(indices_or_sections)
+        if sections <= 0:
+            raise ValueError("number sections must be larger than 0.")
+        each, extras = divmod(total, sections)
+        bounds = np.cumsum([0] + [each + 1] * extras + [each] * (sections - extras)).tolist()
+    else:
+        bounds = [0] + [operator.index(i) for i in _host(indices_or_sections)] + [total]
+    lead = (slice(None),) * axis
+    return [x[lead + (slice(start, end),)] for start, end in zip(bounds, bounds[1:])]
+
+
+def _np_split(ary, indices_or_sections, axis=0):
+    x = _np_tensor(ary)
+    if np.ndim(indices_or_sections) == 0 and x.shape[_axis("split", x, axis)] % _host(
+            indices_or_sections):
+        raise ValueError("array split does not result in an equal division")
+    return _np_array_split(x, indices_or_sections, axis)
+
+
+def _np_split_along(name, min_ndim, axis):
+    """np.hsplit, np.vsplit and np.dsplit."""
+    def impl(ary, indices_or_sections):
+        x = _np_tensor(ary)
+        if x.ndim < min_ndim:
+            raise ValueError(f"{name} only works on arrays of {min_ndim} or more dimensions")
+        return _np_split(x, indices_or_sections, 0 if x.ndim == 1 else axis)
+    return impl
+
+
+def _np_unstack(x, axis=0):
+    x = _np_tensor(x)
+    if x.ndim == 0:
+        raise ValueError("Input array must be at least 1-d.")
+    return x.unbind(axis)
+
+
+# ---- functions: movement -----------------------------------------------------------------------
+
+def _at_least(x, ndim):
+    return (_as_1d, _as_2d, _as_3d)[ndim - 1](x)
+
+
+def _np_atleast(ndim):
+    """np.atleast_1d, _2d and _3d: one array, or a tuple of them."""
+    def impl(arys):
+        out = tuple(_at_least(_np_tensor(a, _tensors(arys)[0]), ndim) for a in arys)
+        return out[0] if len(out) == 1 else out
+    return impl
+
+
+def _gathered(move, *sources, dtype=None, like=None):
+    """The elements of the sources where `move` (a NumPy function that only moves, repeats or
+    drops elements) puts them: move runs on the positions of the elements, which are then
+    gathered, so that NumPy's semantics hold exactly and the gradient flows back."""
+    like = _tensors(sources)[0] if like is None else like
+    tensors = [_np_tensor(s, like) for s in sources]
+    dtype = tensors[0].dtype if dtype is None else dtype
+    starts = np.cumsum([0] + [t.numel() for t in tensors])
+    positions = move(*(np.arange(s, s + t.numel()).reshape(t.shape)
+                       for s, t in zip(starts, tensors)))
+    elements = cat([t.astype(dtype).reshape(-1) for t in tensors])
+    return elements[_constant(np.asarray(positions, np.int64), like)]
+
+
+def _np_reshape(a, shape=None, order="C", newshape=None, copy=None):
+    x = _np_tensor(a)
+    if newshape is not None:
+        if shape is not None:
+            raise TypeError("You cannot specify 'newshape' and 'shape' arguments at the same "
+                            "time.")
+        shape = newshape
+    if shape is None:
+        raise TypeError("reshape() missing 1 required positional argument: 'shape'")
+    if not isinstance(order, str):
+        raise TypeError(f"order must be str, not {type(order).__name__}")
+    shape = _shape(shape)
+    if order == "F":  # column-major: reverse the axes before and after
+        return x.permute(tuple(reversed(range(x.ndim)))).reshape(shape[::-1]).permute(
+            tuple(reversed(range(len(shape)))))
+    if order not in ("C", "A"):
+        raise ValueError(f"order must be one of 'C', 'F', 'A', or 'K' (got '{order}')")
+    return x.reshape(shape)
+
+
+def _np_ravel(a, order="C"):
+    return _np_reshape(a, -1, order if order != "K" else "C")
+
+
+def _np_squeeze(a, axis=None):
+    x = _np_tensor(a)
+    if x.ndim == 0 or axis is None:
+        return x.squeeze()
+    axes = _axes(x, axis)
+    if builtins.any(x.shape[i] != 1 for i in axes):
+        raise ValueError("cannot select an axis to squeeze out which has size not equal to one")
+    return x.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def _np_expand_dims(a, axis):
+    x = _np_tensor(a)
+    axes = np.lib.array_utils.normalize_axis_tuple(
+        axis, x.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1))
+    sizes = iter(x.shape)
+    return x.reshape(tuple(1 if i in axes else next(sizes) for i in range(x.ndim + len(axes))))
+
+
+def _np_rollaxis(a, axis, start=0):
+    x = _np_tensor(a)
+    n = x.ndim
+    axis = _axis("rollaxis", x, axis)
+    start = start + n if start < 0 else start
+    if not 0 <= start < n + 1:
+        raise ValueError(f"'start' arg requires {-n} <= start < {n + 1}, but {start} was "
+                         "passed in")
+    start = start - 1 if axis < start else start
+    order = [i for i in range(n) if i != axis]
+    order.insert(start, axis)
+    return x.permute(order)
+
+
+def _np_transpose(a, axes=None):
+    return _np_tensor(a).transpose(axes)
+
+
+def _np_matrix_transpose(x):
+    x = _np_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"Input array must be at least 2-dimensional, but it is {x.ndim}")
+    return x.mT
+
+
+def _np_broadcast_arrays(args, subok=False):
+    tensors = [_np_tensor(a, _tensors(args)[0]) for a in args]
+    shape = np.broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(t.expand(shape) for t in tensors)
+
+
+def _np_flip(m, axis=None):
+    x = _np_tensor(m)
+    return x.flip(*(range(x.ndim) if axis is None else _axes(x, axis)))
+
+
+def _np_roll(a, shift, axis=None):
+    x = _np_tensor(a)
+    if axis is None:
+        return _np_roll(x.reshape(-1), shift, 0).reshape(x.shape)
+    if np.ndim(_host(shift)) > 1 or np.ndim(_host(axis)) > 1:
+        raise ValueError("'shift' and 'axis' should be scalars or 1D sequences")
+    pairs = [(int(s), operator.index(i)) for s, i in np.broadcast(_host(shift), _host(axis))]
+    return x.roll(*zip(*pairs)) if pairs else x
+
+
+def _np_rot90(m, k=1, axes=(0, 1)):
+    x = _np_tensor(m)
+    axes = tuple(axes)
+    if len(axes) != 2:
+        raise ValueError("len(axes) must be 2.")
+    if axes[0] == axes[1] or builtins.abs(axes[0] - axes[1]) == x.ndim:
+        raise ValueError("Axes must be different.")
+    k %= 4  # NumPy takes every k but 0, 1 and 2 for 3
+    return x.rot90(k if k in (0, 1, 2) else 3, axes)
+
+
+def _np_tile(A, reps):
+    return _np_tensor(A).tile(*_shape(reps))
+
+
+def _np_resize(a, new_shape):
+    x = _np_tensor(a)
+    if x.numel() == 0 or 0 in _shape(new_shape):
+        return _zeros(_shape(new_shape), x.dtype, x)
+    return _gathered(lambda p: np.resize(p, new_shape), x)
+
+
+def _np_pad(array, pad_width, mode="constant", **kwargs):
+    """np.pad: constant padding and the modes that copy elements (edge, reflect, symmetric,
+    wrap), exactly as NumPy places them."""
+    x = _np_tensor(array)
+    if np.asarray(_host(pad_width)).dtype.kind not in "iu":
+        raise TypeError("`pad_width` must be of integral type.")
+    if mode == "constant":
+        values = kwargs.pop("constant_values", 0)
+        if kwargs:
+            raise ValueError(f"unsupported keyword arguments for mode 'constant': {set(kwargs)}")
+        return _gathered(lambda p, v: np.pad(p, pad_width, "constant", constant_values=v), x,
+                         values)
+    if mode not in ("edge", "reflect", "symmetric", "wrap") or kwargs.get(
+            "reflect_type", "even") != "even":
+        raise _NotRecorded(f"mode={mode!r}" + "".join(f", {k}={v!r}" for k, v in kwargs.items()))
+    return _gathered(lambda p: np.pad(p, pad_width, mode, **kwargs), x)
+
+
+def _np_take(a, indices, axis=None, mode="raise"):
+    return _gathered(lambda p: np.take(p, _host(indices), axis, mode=mode), a,
+                     like=_tensors((a, indices))[0])
+
+
+def _np_take_along_axis(arr, indices, axis=-1):
+    x = _np_tensor(arr)
+    index = _np_tensor(indices, x)
+    if axis is None:
+        return x.reshape(-1).take_along_dim(index.reshape(-1), 0)
+    if index.ndim != x.ndim:
+        raise ValueError("`indices` and `arr` must have the same number of dimensions")
+    return x.take_along_dim(index, axis)
+
+
+def _np_choose(a, choices, mode="raise"):
+    choices = list(choices) if isinstance(choices, (list, tuple)) else list(_np_tensor(choices))
+    dtype = _result_type(*choices)
+    return _gathered(lambda *ps: np.choose(_host(a), ps, mode=mode), *choices, dtype=dtype,
+                     like=_tensors((a, choices))[0])
+
+
+def _np_compress(condition, a, axis=None):
+    return _gathered(lambda p: np.compress(_host(condition), p, axis), a,
+                     like=_tensors((condition, a))[0])
+
+
+def _np_extract(condition, arr):
+    return _gathered(lambda p: np.extract(_host(condition), p), arr,
+                     like=_tensors((condition, arr))[0])
+
+
+def _np_insert(arr, obj, values, axis=None):
+    return _gathered(lambda p, v: np.insert(p, _host(obj), v, axis), arr, values,
+                     like=_tensors((arr, obj, values))[0])
+
+
+def _np_delete(arr, obj, axis=None):
+    return _gathered(lambda p: np.delete(p, _host(obj), axis), arr,
+                     like=_tensors((arr, obj))[0])
+
+
+def _np_repeat(a, repeats, axis=None):
+    return _gathered(lambda p: np.repeat(p, _host(repeats), axis), a,
+                     like=_tensors((a, repeats))[0])
+
+
+def _np_trim_zeros(filt, trim="fb", axis=None):
+    x = _np_tensor(filt)
+    trim = trim.lower()
+    if trim not in {"fb", "bf", "f", "b"}:
+        raise ValueError(f"unexpected character(s) in `trim`: {trim!r}")
+    axes = range(x.ndim) if axis is None else _axes(x, axis)
+    nonzero = np.argwhere(x.detach().numpy())
+    if nonzero.size == 0:
+        start = stop = [0] * x.ndim
+    else:
+        start = nonzero.min(0) if "f" in trim else [None] * x.ndim
+        stop = nonzero.max(0) + 1 if "b" in trim else [None] * x.ndim
+    return x[tuple(slice(start[i], stop[i]) if i in axes else slice(None)
+                   for i in range(x.ndim))]
+
+
+def _np_fftshift(sign):
+    """np.fft.fftshift (sign 1) and ifftshift (-1): a roll by half of each axis."""
+    def impl(x, axes=None):
+        x = _np_tensor(x)
+        axes = tuple(range(x.ndim)) if axes is None else axes
+        shift = [sign * (x.shape[i] // 2) for i in _axes(x, axes)]
+        return _np_roll(x, shift if isinstance(axes, (tuple, list)) else shift[0], axes)
+    return impl
+
+
+# ---- functions: selection and elementwise --------------------------------------------------------
+
+def _np_where(condition, x=_NOVALUE, y=_NOVALUE):
+    if x is _NOVALUE and y is _NOVALUE:  # the indices where condition holds
+        return _on_device(np.nonzero(_host(condition)), _tensors(condition)[0]._device)
+    if x is _NOVALUE or y is _NOVALUE:
+        raise ValueError("either both or neither of x and y should be given")
+    like = _tensors((x, y, condition))[0]
+    dtype = _result_type(x, y)
+    x, y = (_np_tensor(v, like).astype(dtype) for v in (x, y))
+    return where(_np_tensor(condition, like).astype(np.bool_), x, y)
+
+
+def _np_select(condlist, choicelist, default=0):
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    if not condlist:
+        raise ValueError("select with an empty condition list is not possible")
+    choices = list(choicelist) + [default]
+    dtype = _result_type(*choices)
+    like = _tensors(choices)[0]
+    conds = [_np_tensor(c, like) for c in condlist]
+    for i, c in enumerate(conds):
+        if c.dtype != np.bool_:
+            raise TypeError(f"invalid entry {i} in condlist: should be boolean ndarray")
+    choices = [_np_tensor(c, like).astype(dtype) for c in choices]
+    shape = np.broadcast_shapes(*(t.shape for t in conds + choices))
+    out = choices[-1].expand(shape)
+    for cond, choice in zip(reversed(conds), reversed(choices[:-1])):
+        out = where(cond, choice, out)
+    return out
+
+
+def _np_piecewise(x, condlist, funclist, args=(), **kw):
+    """np.piecewise: each function applied to the elements its condition selects (later
+    conditions win), a constant written there, or 0."""
+    x = _np_tensor(x)
+    condlist = _host(condlist)
+    if np.isscalar(condlist) or (not isinstance(condlist[0], (list, np.ndarray))
+                                 and x.ndim != 0):
+        condlist = [condlist]
+    conds = np.asarray(condlist, dtype=bool)
+    if len(conds) == len(funclist) - 1:
+        conds = np.concatenate([conds, ~np.any(conds, axis=0, keepdims=True)], axis=0)
+    elif len(conds) != len(funclist):
+        raise ValueError(f"with {len(conds)} condition(s), either {len(conds)} or "
+                         f"{len(conds) + 1} functions are expected")
+    flat = x.reshape(-1)
+    out = _zeros(flat.shape, x.dtype, x)
+    for cond, func in zip(conds, funclist):
+        positions = _constant(np.flatnonzero(np.broadcast_to(cond, x.shape)), x)
+        if callable(func):
+            if not positions.numel():
+                continue
+            values = func(flat[positions], *args, **kw)
+        else:
+            values = func
+        values = _np_tensor(values, x).astype(x.dtype).expand(positions.shape)
+        out = out.index_copy(0, positions, values)
+    return out.reshape(x.shape)
+
+
+def _np_clip(a, a_min=_NOVALUE, a_max=_NOVALUE, min=_NOVALUE, max=_NOVALUE, **kwargs):
+    if kwargs:
+        raise _NotRecorded(", ".join(f"{k}=" for k in kwargs))
+    if a_min is _NOVALUE and a_max is _NOVALUE:
+        a_min, a_max = (None if v is _NOVALUE else v for v in (min, max))
+    elif a_min is _NOVALUE or a_max is _NOVALUE:
+        missing = "a_min" if a_min is _NOVALUE else "a_max"
+        raise TypeError(f"clip() missing 1 required positional argument: '{missing}'")
+    elif min is not _NOVALUE or max is not _NOVALUE:
+        raise ValueError("Passing `min` or `max` keyword argument when `a_min` and `a_max` "
+                         "are provided is forbidden.")
+    x = _np_tensor(a)
+    low, high = (None if v is None or v is _NOVALUE else _np_tensor(v, x) for v in (a_min, a_max))
+    dtype = _result_type(x, *(v for v in (a_min, a_max) if v is not None and v is not _NOVALUE))
+    if low is None and high is None:
+        return x.astype(dtype) * 1
+    return x.astype(dtype).clamp(None if low is None else low.astype(dtype),
+                                 None if high is None else high.astype(dtype))
+
+
+def _np_around(a, decimals=0):
+    return _np_tensor(a).round(operator.index(decimals))
+
+
+def _np_nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    if not copy:
+        raise _NotRecorded("copy=False")
+    return _np_tensor(x).nan_to_num(nan, posinf, neginf)
+
+
+def _np_imag(val):
+    x = _np_tensor(val)
+    return _off_graph("imag", x, x._device.full(x.shape, 0, x.dtype))
+
+
+def _np_angle(z, deg=False):
+    # arctan2(0, x): 0 for x >= +0, pi for x <= -0; its gradient is zero
+    x = _np_tensor(z)
+    d = x._device
+    data = d.arctan2(d.full(x.shape, 0, x.dtype), x.data)
+    return _off_graph("angle", x, d.mul(data, 180 / math.pi) if deg else data)
+
+
+def _np_interp(x, xp, fp, left=None, right=None, period=None):
+    """np.interp, differentiable with respect to x, xp and fp."""
+    like = _tensors((x, xp, fp))[0]
+    x, xp, fp = (_np_tensor(v, like).astype(np.float64) for v in (x, xp, fp))
+    if period is not None:
+        if period == 0:
+            raise ValueError("period must be a non-zero value")
+        period, left, right = builtins.abs(period), None, None
+        if xp.ndim != 1 or fp.ndim != 1:
+            raise ValueError("Data points must be 1-D sequences")
+        if xp.shape[0] != fp.shape[0]:
+            raise ValueError("fp and xp are not of the same length")
+        x, xp = x % period, xp % period
+        order = _constant(np.argsort(xp.detach().numpy(), kind="stable"), xp)
+        xp, fp = xp[order], fp[order]
+        xp = cat([xp[-1:] - period, xp, xp[0:1] + period])
+        fp = cat([fp[-1:], fp, fp[0:1]])
+    if xp.ndim != 1 or fp.ndim != 1:
+        raise ValueError("object too deep for desired array")
+    if xp.shape[0] != fp.shape[0]:
+        raise ValueError("fp and xp are not of the same length.")
+    if xp.shape[0] == 0:
+        raise ValueError("array of sample points is empty")
+    n = xp.shape[0]
+    low = fp[0] if left is None else _np_tensor(left, fp).astype(np.float64)
+    high = fp[-1] if right is None else _np_tensor(right, fp).astype(np.float64)
+    # j with xp[j] <= x < xp[j + 1], as NumPy's binary search
+    j = searchsorted(xp.detach(), x.detach(), right=True) - 1
+    inside = j.clamp(0, builtins.max(n - 2, 0))
+    x0, y0 = xp[inside], fp[inside]
+    if n > 1:
+        x1, y1 = xp[inside + 1], fp[inside + 1]
+        slope = (y1 - y0) / (x1 - x0)
+        value = slope * (x - x0) + y0
+        again = slope * (x - x1) + y1  # NumPy's second try where the first gives nan
+        value = where(value.isnan(), where(again.isnan() & (y0 == y1), y0, again), value)
+        value = where(x == x0, y0, value)
+    else:
+        value = y0
+    value = where(j == n - 1, fp[-1], value)
+    out = where(x < xp[0], low, where(x > xp[-1], high, value))
+    return where(x.isnan(), x, out)
+
+
+# ---- functions: polynomials, convolutions, statistics, grids ---------------------------------
+
+def _np_polyval(p, x):
+    p, x = _pair(p, x)
+    y = _zeros(x.shape, x.dtype, x)
+    for coefficient in p:
+        y = y * x + coefficient
+    return y
+
+
+def _np_poly_add_sub(op):
+    """np.polyadd and np.polysub: coefficient arrays aligned at their ends."""
+    def impl(a1, a2):
+        a1, a2 = (_at_least(t, 1) for t in _pair(a1, a2))
+        width = builtins.max(len(a1), len(a2))
+        a1, a2 = (cat([_zeros((width - len(t),), t.dtype, t), t]) if len(t) < width else t
+                  for t in (a1, a2))
+        return op(a1, a2)
+    return impl
+
+
+def _np_polymul(a1, a2):
+    return _np_convolve(*(_at_least(t, 1) for t in _pair(a1, a2)))
+
+
+def _np_polyder(p, m=1):
+    m = int(m)
+    if m < 0:
+        raise ValueError("Order of derivative must be positive (see polyint)")
+    p = _np_tensor(p)
+    for _ in range(m):
+        n = len(p) - 1
+        p = p[:-1] * _constant(np.arange(n, 0, -1, dtype=np.result_type(p.dtype, int)), p)
+    return p
+
+
+def _np_polyint(p, m=1, k=None):
+    m = int(m)
+    if m < 0:
+        raise ValueError("Order of integral must be positive (see polyder)")
+    p = _np_tensor(p)
+    k = _zeros((m,), np.float64, p) if k is None else _at_least(_np_tensor(k, p), 1)
+    if len(k) == 1 and m > 1:
+        k = k[0] * _constant(np.ones(m), p)
+    if len(k) < m:
+        raise ValueError("k must be a scalar or a rank-1 array of length 1 or >m.")
+    for i in range(m):
+        scale = _constant(np.arange(len(p), 0, -1, dtype=np.result_type(p.dtype, float)), p)
+        p = cat(_joinable([p / scale, k[i:i + 1]]))
+    return p
+
+
+def _np_polydiv(u, v):
+    """np.polydiv: (quotient, remainder) by long division, as NumPy computes them."""
+    u, v = (_at_least(t, 1) + 0.0 for t in _pair(u, v))
+    dtype = (u[0] + v[0]).dtype
+    m, n = len(u) - 1, len(v) - 1
+    scale = 1.0 / v[0]
+    q = [_zeros((), dtype, u)] * builtins.max(m - n + 1, 1)
+    r = u.astype(dtype)
+    for k in range(m - n + 1):
+        d = scale * r[k]
+        q[k] = d
+        r = cat([r[:k], r[k:k + n + 1] - d * v, r[k + n + 1:]])
+    while bool(np.allclose(r[0].detach().numpy(), 0, rtol=1e-14)) and r.shape[-1] > 1:
+        r = r[1:]
+    return stack(q), r
+
+
+def _np_poly(seq_of_zeros):
+    roots = _at_least(_np_tensor(seq_of_zeros), 1)
+    if roots.ndim == 2 and roots.shape[0] == roots.shape[1] != 0:
+        raise _NotRecorded("a matrix (its eigenvalues)")
+    if roots.ndim != 1:
+        raise ValueError("input must be 1d or non-empty square 2d array.")
+    roots = _floating(roots)
+    if not len(roots):
+        return roots.sum() * 0 + 1.0
+    a = _zeros((1,), roots.dtype, roots) + 1
+    for zero in roots:
+        a = _np_convolve(a, stack([_zeros((), roots.dtype, roots) + 1, -zero]))
+    return a
+
+
+def _np_vander(x, N=None, increasing=False):
+    x = _np_tensor(x)
+    if x.ndim != 1:
+        raise ValueError("x must be a one-dimensional array or sequence.")
+    n = len(x) if N is None else operator.index(N)
+    x = x.astype(np.promote_types(x.dtype, int)).reshape(-1, 1)
+    ones = x._device.full((len(x), builtins.min(n, 1)), 1, x.dtype)
+    columns = [_off_graph("vander", x[:, :builtins.min(n, 1)], ones)]  # x^0, slope 0
+    if n > 1:
+        columns.append(x.expand(len(x), n - 1).cumprod(1))
+    v = cat(columns, 1)
+    return v if increasing else v.flip(1)
+
+
+def _correlation(a, v, mode):
+    """sum_n a[n + k] v[n] for the k of `mode`, with len(a) >= len(v) >= 1 (NumPy's
+    multiarray.correlate)."""
+    n = len(v)
+    left, right = {"valid": (0, 0), "same": (n // 2, n - n // 2 - 1),
+                   "full": (n - 1, n - 1)}[mode]
+    padded = a.pad((left, right)) if left or right else a
+    return padded.windows(n) @ v
+
+
+def _convolution_args(a, v, mode):
+    a, v = (_at_least(t, 1) for t in _joinable([a, v]))
+    if a.ndim > 1 or v.ndim > 1:
+        raise ValueError("object too deep for desired array")
+    if not len(a) or not len(v):
+        raise ValueError(f"{'a' if not len(a) else 'v'} cannot be empty")
+    modes = {0: "valid", 1: "same", 2: "full"}
+    mode = modes.get(mode, mode)
+    if mode not in ("valid", "same", "full"):
+        raise ValueError(f"mode must be one of 'valid', 'same', or 'full' (got {mode!r})")
+    return a, v, mode
+
+
+def _np_convolve(a, v, mode="full"):
+    a, v, mode = _convolution_args(a, v, mode)
+    if len(v) > len(a):
+        a, v = v, a
+    return _correlation(a, v.flip(0), mode)
+
+
+def _np_correlate(a, v, mode="valid"):
+    if np.ndim(_host(a)) == 0 or np.ndim(_host(v)) == 0:
+        raise ValueError("object of too small depth for desired array")
+    a, v, mode = _convolution_args(a, v, mode)
+    if len(v) > len(a):  # NumPy correlates the other way round and reverses
+        return _correlation(v, a, mode).flip(0)
+    return _correlation(a, v, mode)
+
+
+def _np_cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None,
+            dtype=None):
+    """np.cov, with frequency and analytic weights (either may be a tensor)."""
+    if ddof is not None and ddof != int(ddof):
+        raise ValueError("ddof must be integer")
+    like = _tensors((m, y, fweights, aweights))[0]
+    m = _np_tensor(m, like)
+    if m.ndim > 2:
+        raise ValueError("m has more than 2 dimensions")
+    y = None if y is None else _np_tensor(y, like)
+    if y is not None and y.ndim > 2:
+        raise ValueError("y has more than 2 dimensions")
+    if dtype is None:
+        dtype = np.result_type(m.dtype, *([] if y is None else [y.dtype]), np.float64)
+    X = _as_2d(m.astype(dtype))
+    if not rowvar and m.ndim != 1:
+        X = X.T
+    if X.shape[0] == 0:
+        return _zeros((0, 0), dtype, X)
+    if y is not None:
+        y = _as_2d(y.astype(dtype))
+        if not rowvar and y.shape[0] != 1:
+            y = y.T
+        X = cat([X, y], 0)
+    ddof = (0 if bias else 1) if ddof is None else ddof
+    w = None
+    for name, weights in (("fweights", fweights), ("aweights", aweights)):
+        if weights is None:
+            continue
+        weights = _np_tensor(weights, X).astype(np.float64)
+        host = weights.detach().numpy()
+        if name == "fweights" and not np.all(host == np.around(host)):
+            raise TypeError("fweights must be integer")
+        if weights.ndim > 1:
+            raise RuntimeError(f"cannot handle multidimensional {name}")
+        if weights.shape[0] != X.shape[1]:
+            raise RuntimeError(f"incompatible numbers of samples and {name}")
+        if np.any(host < 0):
+            raise ValueError(f"{name} cannot be negative")
+        w = weights if w is None else w * weights
+        if name == "aweights":
+            aweights = weights
+    if w is None:
+        avg, w_sum = X.mean(1), None
+        fact = X.shape[1] - ddof
+    else:
+        w_sum = w.sum()
+        avg = (X * w).sum(1) / w_sum
+        if ddof == 0:
+            fact = w_sum
+        elif aweights is None:
+            fact = w_sum - ddof
+        else:
+            fact = w_sum - ddof * (w * aweights).sum() / w_sum
+    if float(fact) <= 0:
+        warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=4)
+        fact = 0.0
+    X = X - avg[:, None]
+    c = matmul(X, (X if w is None else X * w).T)
+    return (c * (1 / fact if isinstance(fact, Tensor) else np.true_divide(1, fact))).squeeze()
+
+
+def _np_corrcoef(x, y=None, rowvar=True, dtype=None):
+    c = _np_cov(x, y, rowvar, dtype=dtype)
+    if c.ndim == 0:
+        return c / c
+    d = c.diagonal()
+    stddev = d.sqrt()
+    c = c / stddev[:, None] / stddev[None, :]
+    return c.clamp(-1, 1)
+
+
+def _np_unwrap(p, discont=None, axis=-1, period=2 * math.pi):
+    """np.unwrap: p plus multiples of period, a correction computed on the values, which
+    is constant (its gradient is zero)."""
+    x = _floating(_np_tensor(p))
+    axis = _axis("unwrap", x, axis)
+    host = x.detach().numpy()
+    dd = np.diff(host, axis=axis)
+    discont = period / 2 if discont is None else discont
+    high = period / 2
+    ddmod = np.mod(dd + high, period) - high
+    np.copyto(ddmod, high, where=(ddmod == -high) & (dd > 0))
+    correct = ddmod - dd
+    np.copyto(correct, 0, where=np.abs(dd) < discont)
+    lead = (slice(None),) * axis
+    rest = x[lead + (slice(1, None),)] + _constant(correct.cumsum(axis), x)
+    return cat([x[lead + (slice(0, 1),)], rest.astype(x.dtype)], axis)
+
+
+def _np_linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0,
+                 device=None):
+    """np.linspace, differentiable with respect to start and stop."""
+    num = operator.index(num)
+    if num < 0:
+        raise ValueError(f"Number of samples, {num}, must be non-negative.")
+    like = _tensors((start, stop))[0]
+    dt = _result_type(start, stop)
+    dt = dt if _is_float(dt) else np.dtype(np.float64)
+    start, stop = (_np_tensor(v, like).astype(dt) for v in (start, stop))
+    div = (num - 1) if endpoint else num
+    delta = stop - start
+    y = _constant(np.arange(0, num, dtype=dt).reshape((-1,) + (1,) * delta.ndim), like)
+    if div > 0:
+        step = delta / div
+        y = y / div * delta if bool((step.detach() == 0).any()) else y * step
+    else:
+        step, y = math.nan, y * delta
+    y = y + start
+    if endpoint and num > 1:
+        y = cat([y[:-1], stop.expand(y.shape[1:]).unsqueeze(0)])
+    if axis != 0:
+        y = y.movedim(0, axis)
+    if dtype is not None:
+        y = (y.floor() if np.issubdtype(dtype, np.integer) else y).astype(dtype)
+    return (y, step) if retstep else y
+
+
+def _np_logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    if type(base) not in (int, float) and np.ndim(_host(base)):
+        like = _tensors((start, stop, base))[0]
+        start, stop, base = (_np_tensor(v, like) for v in (start, stop, base))
+        ndim = builtins.max(start.ndim, stop.ndim, base.ndim)
+        start, stop, base = (t.reshape((1,) * (ndim - t.ndim) + t.shape)
+                             for t in (start, stop, base))
+        base = _np_expand_dims(base, axis)
+    y = _np_linspace(start, stop, num, endpoint, axis=axis)
+    out = _ufunc_call(np.power, operator.pow, (base, y))
+    return out if dtype is None else out.astype(dtype)
+
+
+def _np_geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    like = _tensors((start, stop))[0]
+    start, stop = (_np_tensor(v, None if isinstance(v, Tensor) else like) for v in (start, stop))
+    if bool((start.detach() == 0).any()) or bool((stop.detach() == 0).any()):
+        raise ValueError("Geometric sequence cannot include zero")
+    dt = np.result_type(start.dtype, stop.dtype, float(num), np.dtype(dtype or np.float64))
+    start, stop = start.astype(dt), stop.astype(dt)
+    sign = start.detach().sign()
+    start, stop = start / sign, stop / sign
+    out = _np_logspace(start.log10(), stop.log10(), num, endpoint, 10.0, dt)
+    if num > 0:  # the ends exactly, as NumPy writes them
+        first = [start.expand(out.shape[1:]).unsqueeze(0)]
+        last = [stop.expand(out.shape[1:]).unsqueeze(0)] if num > 1 and endpoint else []
+        out = cat(first + [out[1:len(out) - len(last)]] + last)
+    out = out * sign
+    if axis != 0:
+        out = out.movedim(0, axis)
+    return out if dtype is None else out.astype(dtype)
+
+
+def _np_meshgrid(xi, copy=True, sparse=False, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    shapes = [[-1 if j == i else 1 for j in range(len(xi))] for i in range(len(xi))]
+    if indexing == "xy" and len(xi) > 1:  # the first two axes swap
+        shapes[0][:2], shapes[1][:2] = [1, -1], [-1, 1]
+    grids = tuple(_np_tensor(x, _tensors(xi)[0]).reshape(s) for x, s in zip(xi, shapes))
+    return grids if sparse else _np_broadcast_arrays(grids)
+
+
+def _np_bincount(x, weights=None, minlength=0):
+    index = _host(x)
+    counts = np.bincount(index, minlength=minlength)
+    if weights is None:
+        return _constant(counts, _tensors((x, weights))[0])
+    w = _np_tensor(weights)
+    if w.shape != np.shape(index):
+        raise ValueError("The weights and list don't have the same length.")
+    out = _zeros(counts.shape, np.float64, w)
+    return out.index_add(0, _constant(np.asarray(index, np.int64).reshape(-1), w),
+                         w.astype(np.float64).reshape(-1))
+
+
+# ---- functions: np.linalg -----------------------------------------------------------------------
+
+def _np_matrices(a):
+    return _floating(_np_tensor(a))
+
+
+def _np_solve(a, b):
+    # NumPy 2 reads b as vectors only when it is 1-d; otherwise as matrices (..., n, k)
+    a, b = _pair(a, b)
+    a, b = _np_matrices(a), _floating(b)
+    if b.ndim >= 2 and b.ndim == a.ndim - 1:
+        b = b.unsqueeze(0)
+    dtype = np.result_type(a.dtype, b.dtype)
+    return solve(a.astype(dtype), b.astype(dtype))
+
+
+def _np_qr(a, mode="reduced"):
+    if mode == "raw":
+        raise _NotRecorded("mode='raw'")
+    if mode == "r":
+        return _linalg_qr(_np_matrices(a), "reduced").R
+    return _linalg_qr(_np_matrices(a), mode)
+
+
+def _np_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    if not compute_uv:
+        return svdvals(_np_matrices(a))
+    if hermitian:
+        raise _NotRecorded("hermitian=True")
+    return _linalg_svd(_np_matrices(a), full_matrices)
+
+
+def _np_pinv(a, rcond=None, hermitian=False, rtol=_NOVALUE):
+    x = _np_matrices(a)
+    if rcond is None:
+        if rtol is _NOVALUE:
+            rcond = 1e-15
+        elif rtol is None:
+            rcond = builtins.max(x.shape[-2:]) * float(np.finfo(x.dtype).eps)
+        else:
+            rcond = rtol
+    elif rtol is not _NOVALUE:
+        raise ValueError("`rtol` and `rcond` can't be both set.")
+    return pinv(x, rtol=rcond if np.ndim(_host(rcond)) == 0 or isinstance(rcond, Tensor)
+                else _constant(rcond, x), hermitian=hermitian)
+
+
+def _np_norm(x, ord=None, axis=None, keepdims=False):
+    """np.linalg.norm: NumPy's choice of a vector or matrix norm from ord and axis."""
+    x = _floating(_np_tensor(x))
+    if axis is None:
+        if ord is None or (ord in ("f", "fro") and x.ndim == 2 if isinstance(ord, str) else
+                           ord == 2 and x.ndim == 1):
+            out = vector_norm(x, 2)
+            return out.reshape((1,) * x.ndim) if keepdims else out
+        axis = tuple(range(x.ndim))
+    axes = (operator.index(axis),) if not isinstance(axis, tuple) else axis
+    if len(axes) == 1:
+        axes = _axes(x, axes)
+        if isinstance(ord, str):
+            raise ValueError(f"Invalid norm order '{ord}' for vectors")
+        return vector_norm(x, 2 if ord is None else ord, axes, keepdims)
+    if len(axes) == 2:
+        if ord not in (None, "fro", "f", "nuc", 1, -1, 2, -2, math.inf, -math.inf):
+            raise ValueError("Invalid norm order for matrices.")
+        rows, cols = (_axis("norm", x, i) for i in axes)
+        if rows == cols:
+            raise ValueError("Duplicate axes given.")
+        return matrix_norm(x, "fro" if ord in (None, "f") else ord, (rows, cols), keepdims)
+    raise ValueError("Improper number of dimensions to norm.")
+
+
+def _np_matrix_power(a, n):
+    x = _np_matrices(a)
+    n = operator.index(n)
+    if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+        raise ValueError("Last 2 dimensions of the array must be square")
+    if n == 0:
+        eye = np.broadcast_to(np.eye(x.shape[-1], dtype=x.dtype), x.shape)
+        return _off_graph("matrix_power", x, x._device.array(np.ascontiguousarray(eye)))
+    if n < 0:
+        x, n = inv(x), -n
+    if n <= 3:
+        return (x, matmul(x, x), matmul(matmul(x, x), x))[n - 1]
+    z = result = None  # binary decomposition, as NumPy
+    while n > 0:
+        z = x if z is None else matmul(z, z)
+        n, bit = divmod(n, 2)
+        if bit:
+            result = z if result is None else matmul(result, z)
+    return result
+
+
+def _chain_order(sizes):
+    """Where to split each run of the matrix chain (sizes[i] x sizes[i + 1]) for the fewest
+    multiplications, as NumPy's _multi_dot_matrix_chain_order."""
+    n = len(sizes) - 1
+    cost = [[0.0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = math.inf
+            for k in range(i, j):
+                q = cost[i][k] + cost[k + 1][j] + sizes[i] * sizes[k + 1] * sizes[j + 1]
+                if q < cost[i][j]:
+                    cost[i][j], split[i][j] = q, k
+    return split
+
+
+def _np_multi_dot(arrays):
+    """np.linalg.multi_dot: the chain of products in NumPy's cheapest order."""
+    arrays = [_np_tensor(a, _tensors(arrays)[0]) for a in arrays]
+    if len(arrays) < 2:
+        raise ValueError("Expecting at least two arrays.")
+    first, last = arrays[0].ndim == 1, arrays[-1].ndim == 1
+    if first:
+        arrays[0] = arrays[0].reshape(1, -1)
+    if last:
+        arrays[-1] = arrays[-1].reshape(-1, 1)
+    if builtins.any(a.ndim != 2 for a in arrays):
+        raise ValueError("multi_dot: the arrays between the first and the last must be 2-d")
+    if len(arrays) == 2:
+        out = matmul(*arrays)
+    elif len(arrays) == 3:
+        a, b, c = arrays
+        cost_ab_c = a.shape[0] * a.shape[1] * b.shape[1] + a.shape[0] * b.shape[1] * c.shape[1]
+        cost_a_bc = b.shape[0] * b.shape[1] * c.shape[1] + a.shape[0] * a.shape[1] * c.shape[1]
+        out = matmul(matmul(a, b), c) if cost_ab_c < cost_a_bc else matmul(a, matmul(b, c))
+    else:
+        order = _chain_order([a.shape[0] for a in arrays] + [arrays[-1].shape[1]])
+
+        def chain(i, j):
+            return arrays[i] if i == j else matmul(chain(i, order[i][j]),
+                                                   chain(order[i][j] + 1, j))
+        out = chain(0, len(arrays) - 1)
+    if first:
+        out = out[0]
+    return out[..., 0] if last else out
+
+
+def _np_cond(x, p=None):
+    x = _np_matrices(x)
+    if x.shape[-2:] == (0, 0) or 0 in x.shape[-2:]:
+        raise np.linalg.LinAlgError("cond is not defined on empty arrays")
+    if p is None or p == 2 or p == -2:
+        s = svdvals(x)
+        r = s[..., -1] / s[..., 0] if p == -2 else s[..., 0] / s[..., -1]
+    else:
+        if x.shape[-1] != x.shape[-2]:
+            raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+        r = _np_norm(x, p, (-2, -1)) * _np_norm(inv(x), p, (-2, -1))
+    nan = r.isnan() & ~x.isnan().any((-2, -1))  # NumPy's inf for singular matrices
+    return where(nan, math.inf, r)
+
+
+def _np_tensorinv(a, ind=2):
+    x = _np_matrices(a)
+    if ind <= 0:
+        raise ValueError("Invalid ind argument.")
+    rows = math.prod(x.shape[ind:])
+    return inv(x.reshape(rows, -1)).reshape(x.shape[ind:] + x.shape[:ind])
+
+
+def _np_tensorsolve(a, b, axes=None):
+    a, b = _pair(a, b)
+    a = _np_matrices(a)
+    if axes is not None:
+        order = [i for i in range(a.ndim) if i not in [k % a.ndim for k in axes]]
+        a = a.permute(order + [k % a.ndim for k in axes])
+    shape = a.shape[-(a.ndim - b.ndim):]
+    rows = math.prod(shape)
+    if a.numel() != rows ** 2:
+        raise np.linalg.LinAlgError("Input arrays must satisfy the requirement "
+                                 "prod(a.shape[b.ndim:]) == prod(a.shape[:b.ndim])")
+    return solve(a.reshape(rows, rows), b.astype(a.dtype).reshape(-1)).reshape(shape)
+
+
+def _np_linalg_vector(name, op):
+    """np.linalg.outer and cross, which need 1-d and 3-vectors where np.outer and np.cross
+    take more."""
+    def impl(x1, x2, axis=-1):
+        a, b = _pair(x1, x2)
+        if name == "outer" and (a.ndim != 1 or b.ndim != 1):
+            raise ValueError(f"Input arrays must be one-dimensional, but they are {a.ndim}-d "
+                             f"and {b.ndim}-d")
+        if name == "cross" and (a.shape[axis] != 3 or b.shape[axis] != 3):
+            raise ValueError("Both input arrays must be (arrays of) 3-dimensional vectors, but "
+                             f"they are {a.shape[axis]} and {b.shape[axis]} dimensional "
+                             "instead.")
+        return op(a, b) if name == "outer" else op(a, b, axis)
+    return impl
+
+
+def _np_linalg_vecdot(x1, x2, axis=-1):
+    a, b = _pair(x1, x2)
+    _core_dims("vecdot", a, b)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    return _vecdot(a.expand(shape).movedim(axis, -1), b.expand(shape).movedim(axis, -1))
+
+
+# ---- the tables of functions ------------------------------------------------------------------
+# Each entry is called with the NumPy function's arguments by their names (out= and where= are
+# never recorded and do not reach it); one line per NumPy function.
 
 _FUNCTIONS = {
-    np.sum: _np_reduction(Tensor.sum), np.mean: _np_reduction(Tensor.mean),
-    np.max: _np_reduction(Tensor.amax), np.amax: _np_reduction(Tensor.amax),
-    np.min: _np_reduction(Tensor.amin), np.amin: _np_reduction(Tensor.amin),
-    np.var: _np_spread(Tensor.var), np.std: _np_spread(Tensor.std),
-    np.argmax: lambda a, axis=None, out=None, keepdims=False: _tensor(a).argmax(
-        axis, keepdims=keepdims),
-    np.argmin: lambda a, axis=None, out=None, keepdims=False: _tensor(a).argmin(
-        axis, keepdims=keepdims),
-    np.einsum: lambda subscripts, *operands, **kwargs: einsum(subscripts, *operands),
-    np.dot: lambda a, b, out=None: matmul(a, b),
-    np.matmul: lambda a, b, **kwargs: matmul(a, b),
-    np.reshape: lambda a, shape=None, order="C", **kwargs: _tensor(a).reshape(
-        kwargs.get("newshape", shape)),
-    np.transpose: lambda a, axes=None: _tensor(a).transpose(axes),
-    np.concatenate: lambda arrays, axis=0, **kwargs: cat(arrays, axis),
-    np.stack: lambda arrays, axis=0, **kwargs: stack(arrays, axis),
-    np.where: lambda condition, *xy: where(condition, *xy) if xy else np.where(
-        _unwrap(condition)),
-    np.clip: lambda a, a_min=None, a_max=None, **kwargs: _tensor(a).clamp(a_min, a_max),
-    np.squeeze: lambda a, axis=None: _tensor(a).squeeze(axis),
-    np.expand_dims: lambda a, axis: _tensor(a).unsqueeze(axis),
-    np.broadcast_to: lambda array, shape, subok=False: _tensor(array).expand(shape),
+    # reductions
+    np.sum: _reduction(Tensor.sum, np.add),
+    np.prod: _reduction(Tensor.prod, np.multiply),
+    np.max: _reduction(Tensor.amax, np.maximum),
+    np.amax: _reduction(Tensor.amax, np.maximum),
+    np.min: _reduction(Tensor.amin, np.minimum),
+    np.amin: _reduction(Tensor.amin, np.minimum),
+    np.nansum: _reduction(_nan_filled(Tensor.sum, 0.0), np.add),
+    np.nanprod: _reduction(_nan_filled(Tensor.prod, 1.0), np.multiply),
+    np.nanmax: _reduction(_nan_extreme(Tensor.amax, -math.inf), np.fmax),
+    np.nanmin: _reduction(_nan_extreme(Tensor.amin, math.inf), np.fmin),
+    np.mean: _np_mean,
+    np.nanmean: _np_nanmean,
+    np.var: _spread(root=False),
+    np.std: _spread(root=True),
+    np.nanvar: _spread(root=False, nan=True),
+    np.nanstd: _spread(root=True, nan=True),
+    np.ptp: _np_ptp,
+    np.all: _np_all_any(Tensor.all),
+    np.any: _np_all_any(Tensor.any),
+    np.average: _np_average,
+    np.median: _np_median,
+    np.nanmedian: _np_nanmedian,
+    np.quantile: _quantile_function(1, nan=False),
+    np.percentile: _quantile_function(100, nan=False),
+    np.nanquantile: _quantile_function(1, nan=True),
+    np.nanpercentile: _quantile_function(100, nan=True),
+    # sorting and running reductions
+    np.sort: _np_sort,
+    np.cumsum: _scan(Tensor.cumsum),
+    np.cumprod: _scan(Tensor.cumprod),
+    np.nancumsum: _scan(_nan_filled(Tensor.cumsum, 0.0)),
+    np.nancumprod: _scan(_nan_filled(Tensor.cumprod, 1.0)),
+    np.cumulative_sum: _cumulative(Tensor.cumsum, 0),
+    np.cumulative_prod: _cumulative(Tensor.cumprod, 1),
+    np.diff: _np_diff,
+    np.ediff1d: _np_ediff1d,
+    np.gradient: _np_gradient,
+    np.trapezoid: _np_trapezoid,
+    # products
+    np.dot: _np_dot,
+    np.vdot: _np_vdot,
+    np.inner: _np_inner,
+    np.outer: _np_outer,
+    np.tensordot: _np_tensordot,
+    np.kron: _np_kron,
+    np.cross: _np_cross,
+    np.einsum: _np_einsum,
+    np.trace: _np_trace,
+    np.diagonal: lambda a, offset=0, axis1=0, axis2=1: _np_tensor(a).diagonal(offset, axis1,
+                                                                              axis2),
+    np.diag: lambda v, k=0: _np_tensor(v).diag(k),
+    np.diagflat: lambda v, k=0: _np_tensor(v).reshape(-1).diag(k),
+    np.tril: _np_tri(lower=True),
+    np.triu: _np_tri(lower=False),
+    # joining and splitting
+    np.concatenate: _np_concatenate,
+    np.concat: _np_concatenate,
+    np.stack: _np_stack,
+    np.vstack: _np_vstack,
+    np.hstack: _np_hstack,
+    np.dstack: _np_dstack,
+    np.column_stack: _np_column_stack,
+    np.append: _np_append,
+    np.block: _np_block,
     np.split: _np_split,
+    np.array_split: _np_array_split,
+    np.hsplit: _np_split_along("hsplit", 1, 1),
+    np.vsplit: _np_split_along("vsplit", 2, 0),
+    np.dsplit: _np_split_along("dsplit", 3, 2),
+    np.unstack: _np_unstack,
+    # movement
+    np.reshape: _np_reshape,
+    np.ravel: _np_ravel,
+    np.squeeze: _np_squeeze,
+    np.expand_dims: _np_expand_dims,
+    np.moveaxis: lambda a, source, destination: _np_tensor(a).movedim(source, destination),
+    np.swapaxes: lambda a, axis1, axis2: _np_tensor(a).swapaxes(axis1, axis2),
+    np.rollaxis: _np_rollaxis,
+    np.transpose: _np_transpose,
+    np.permute_dims: _np_transpose,
+    np.matrix_transpose: _np_matrix_transpose,
+    np.broadcast_to: lambda array, shape, subok=False: _np_tensor(array).expand(
+        _shape(shape)),
+    np.broadcast_arrays: _np_broadcast_arrays,
+    np.atleast_1d: _np_atleast(1),
+    np.atleast_2d: _np_atleast(2),
+    np.atleast_3d: _np_atleast(3),
+    np.copy: lambda a, order="K", subok=False: _np_tensor(a).clone(),
+    np.astype: lambda x, dtype, copy=True, device=None: _np_tensor(x).astype(dtype),
+    np.flip: _np_flip,
+    np.fliplr: lambda m: _np_tensor(m).fliplr(),
+    np.flipud: lambda m: _np_tensor(m).flipud(),
+    np.roll: _np_roll,
+    np.rot90: _np_rot90,
+    np.tile: _np_tile,
+    np.repeat: _np_repeat,
+    np.resize: _np_resize,
+    np.pad: _np_pad,
+    np.take: _np_take,
+    np.take_along_axis: _np_take_along_axis,
+    np.choose: _np_choose,
+    np.compress: _np_compress,
+    np.extract: _np_extract,
+    np.insert: _np_insert,
+    np.delete: _np_delete,
+    np.trim_zeros: _np_trim_zeros,
+    # selection and elementwise
+    np.where: _np_where,
+    np.select: _np_select,
+    np.piecewise: _np_piecewise,
+    np.clip: _np_clip,
+    np.round: _np_around,
+    np.around: _np_around,
+    np.fix: lambda x: _np_tensor(x).fix(),
+    np.sinc: lambda x: _np_tensor(x).sinc(),
+    np.nan_to_num: _np_nan_to_num,
+    np.real: lambda val: _np_tensor(val),
+    np.real_if_close: lambda a, tol=100: _np_tensor(a),
+    np.imag: _np_imag,
+    np.angle: _np_angle,
+    np.interp: _np_interp,
+    # polynomials, convolutions, statistics, grids
+    np.polyval: _np_polyval,
+    np.polyadd: _np_poly_add_sub(operator.add),
+    np.polysub: _np_poly_add_sub(operator.sub),
+    np.polymul: _np_polymul,
+    np.polydiv: _np_polydiv,
+    np.polyder: _np_polyder,
+    np.polyint: _np_polyint,
+    np.poly: _np_poly,
+    np.vander: _np_vander,
+    np.convolve: _np_convolve,
+    np.correlate: _np_correlate,
+    np.cov: _np_cov,
+    np.corrcoef: _np_corrcoef,
+    np.unwrap: _np_unwrap,
+    np.linspace: _np_linspace,
+    np.logspace: _np_logspace,
+    np.geomspace: _np_geomspace,
+    np.meshgrid: _np_meshgrid,
+    np.bincount: _np_bincount,
+    # np.linalg
+    np.linalg.det: lambda a: det(_np_matrices(a)),
+    np.linalg.slogdet: lambda a: slogdet(_np_matrices(a)),
+    np.linalg.inv: lambda a: inv(_np_matrices(a)),
+    np.linalg.solve: _np_solve,
+    np.linalg.cholesky: lambda a, upper=False: cholesky(_np_matrices(a), upper=upper),
+    np.linalg.qr: _np_qr,
+    np.linalg.svd: _np_svd,
+    np.linalg.svdvals: lambda x: svdvals(_np_matrices(x)),
+    np.linalg.eigh: lambda a, UPLO="L": eigh(_np_matrices(a), UPLO),
+    np.linalg.eigvalsh: lambda a, UPLO="L": eigvalsh(_np_matrices(a), UPLO),
+    np.linalg.pinv: _np_pinv,
+    np.linalg.norm: _np_norm,
+    np.linalg.matrix_norm: lambda x, keepdims=False, ord="fro": _np_norm(x, ord, (-2, -1),
+                                                                         keepdims),
+    np.linalg.vector_norm: lambda x, axis=None, keepdims=False, ord=2: vector_norm(
+        _floating(_np_tensor(x)), ord, _axes(_np_tensor(x), axis), keepdims),
+    np.linalg.matrix_power: _np_matrix_power,
+    np.linalg.multi_dot: _np_multi_dot,
+    np.linalg.cond: _np_cond,
+    np.linalg.tensorinv: _np_tensorinv,
+    np.linalg.tensorsolve: _np_tensorsolve,
+    np.linalg.outer: _np_linalg_vector("outer", outer),
+    np.linalg.cross: _np_linalg_vector("cross", cross),
+    np.linalg.tensordot: lambda x1, x2, axes=2: _np_tensordot(x1, x2, axes),
+    np.linalg.vecdot: _np_linalg_vecdot,
+    np.linalg.matmul: lambda x1, x2: matmul(*_pair(x1, x2)),
+    np.linalg.matrix_transpose: _np_matrix_transpose,
+    np.linalg.trace: lambda x, offset=0, dtype=None: _np_trace(x, offset, -2, -1, dtype),
+    np.linalg.diagonal: lambda x, offset=0: _np_tensor(x).diagonal(offset, -2, -1),
+    # np.fft
+    np.fft.fftshift: _np_fftshift(1),
+    np.fft.ifftshift: _np_fftshift(-1),
 }
+
+
+def _unless_grad_in(func, *names):
+    """A function without gradient but for the arguments `names` (histogram's weights, the
+    fill value of full_like): refused when one of them requires grad."""
+    def impl(**arguments):
+        if _needs_grad([arguments.get(n) for n in names]):
+            raise _refusal(_np_name(func), " or ".join(f"{n}=" for n in names))
+        return func(**_unwrap(arguments))
+    return impl
+
+
+# Functions whose results carry no gradient by nature: None runs NumPy on the tensors' values
+# (a plain result, as NumPy's); an adapter returns tensors where simplegrad has the op.
+_NO_GRADIENT = {
+    np.argmax: _np_arg(Tensor.argmax),
+    np.argmin: _np_arg(Tensor.argmin),
+    np.argsort: _np_argsort,
+    np.histogram: _unless_grad_in(np.histogram, "weights"),
+    np.histogram2d: _unless_grad_in(np.histogram2d, "weights"),
+    np.histogramdd: _unless_grad_in(np.histogramdd, "weights"),
+    np.full_like: _unless_grad_in(np.full_like, "fill_value"),
+    **dict.fromkeys([
+        # shapes, types and memory
+        np.shape, np.ndim, np.size, np.result_type, np.can_cast, np.min_scalar_type,
+        np.common_type, np.may_share_memory, np.shares_memory, np.isrealobj, np.iscomplexobj,
+        # indices and counts
+        np.argpartition, np.argwhere, np.nonzero, np.flatnonzero, np.count_nonzero,
+        np.nanargmax, np.nanargmin, np.searchsorted, np.digitize, np.lexsort,
+        np.unravel_index, np.ravel_multi_index, np.diag_indices_from, np.tril_indices_from,
+        np.triu_indices_from, np.ix_, np.histogram_bin_edges, np.packbits, np.unpackbits,
+        # tests
+        np.isclose, np.allclose, np.array_equal, np.array_equiv, np.isin, np.isneginf,
+        np.isposinf, np.isreal, np.iscomplex,
+        # distinct values and sets (no gradient, as torch.unique)
+        np.unique, np.unique_all, np.unique_counts, np.unique_inverse, np.unique_values,
+        np.intersect1d, np.union1d, np.setdiff1d, np.setxor1d,
+        # new arrays of a shape, text and files: explicit conversions of the values
+        np.zeros_like, np.ones_like, np.empty_like, np.array2string, np.array_repr,
+        np.array_str, np.save, np.savez, np.savez_compressed, np.savetxt, np.einsum_path,
+        np.linalg.matrix_rank,
+    ]),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(func):
+    return inspect.signature(func)
+
+
+def _arguments(func, args, kwargs):
+    """func's arguments by their names (a * or ** parameter by its name, as a tuple or merged),
+    with NumPy's "not given" left out; _NotRecorded for out= and where=."""
+    sig = _signature(func)
+    arguments = dict(sig.bind(*args, **kwargs).arguments)
+    for name, parameter in sig.parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update(arguments.pop(name, {}))
+    if arguments.pop("out", None) is not None:
+        raise _NotRecorded("out=")
+    if arguments.pop("where", True) is not True:
+        raise _NotRecorded("where=")
+    return {k: v for k, v in arguments.items() if v is not _NOVALUE}
+
+
+def _array_function(self, func, types, args, kwargs):
+    """Tensor.__array_function__: record func(*args, **kwargs) or refuse it (see above)."""
+    if func in _NO_GRADIENT:
+        try:
+            if _NO_GRADIENT[func] is not None:
+                return _NO_GRADIENT[func](**_arguments(func, args, kwargs))
+        except _NotRecorded:  # out= or where=: NumPy's result, which has no gradient anyway
+            pass
+        return func(*_unwrap(args), **_unwrap(kwargs))
+    try:
+        if func not in _FUNCTIONS:
+            raise _NotRecorded(None)
+        arguments = _arguments(func, args, kwargs)
+        tensors = _tensors((args, kwargs))
+        if not builtins.any(_is_float(t.dtype) for t in tensors):
+            return _on_device(func(*_unwrap(args), **_unwrap(kwargs)), tensors[0]._device)
+        return _FUNCTIONS[func](**arguments)
+    except _NotRecorded as e:
+        if _needs_grad((args, kwargs)):
+            raise _refusal(_np_name(func), e.args[0]) from None
+        return func(*_unwrap(args), **_unwrap(kwargs))
 
 
 def _namespace(name, doc, **members):

@@ -993,7 +993,8 @@ def numpy_entries(rows):
     unresolved = []
     for table in (getattr(sg, "_UFUNCS", {}), getattr(sg, "_FUNCTIONS", {})):
         for np_fn, impl in dict(table).items():
-            name = f"np.{getattr(np_fn, '__name__', np_fn)}"
+            module = getattr(np_fn, "__module__", None) or "numpy"
+            name = module.replace("numpy", "np", 1) + "." + getattr(np_fn, "__name__", str(np_fn))
             row = _dispatch_row(impl, rows, index, dunders)
             if row is None:
                 unresolved.append(name)

@@ -30,6 +30,16 @@ def assert_close(actual, expected, dtype=np.float64, rtol=None, atol=None, what=
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
 
 
+def assert_same(out, ref, what="value"):
+    """A simplegrad result equal to torch's exactly: shape, dtype and every element (integer
+    results, indices, selections)."""
+    ref = ref.detach().numpy() if isinstance(ref, torch.Tensor) else np.asarray(ref)
+    out = np.asarray(out.detach() if isinstance(out, sg.Tensor) else out)
+    assert out.shape == ref.shape, f"{what}: shape {out.shape}, torch's {ref.shape}"
+    assert out.dtype == ref.dtype, f"{what}: dtype {out.dtype}, torch's {ref.dtype}"
+    np.testing.assert_array_equal(out, ref, err_msg=what)
+
+
 def check(fn, shapes, torch_fn=None, dtype=np.float64, low=-2.0, high=2.0, inputs=None,
           rtol=None, atol=None, seed=0, grad=True):
     """Run fn on simplegrad tensors and torch_fn (default: fn) on torch tensors made from the

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import assert_close, check, torch
+from helpers import assert_close, assert_same, check, torch
 from test_ops import BROADCAST_SHAPES, DTYPES, away_from_zero, check_second, lib
 
 import simplegrad as sg
@@ -374,14 +374,14 @@ def test_clamp_tensor_bounds_broadcast_and_function(dtype):
 
 def test_clamp_integer_tensor_keeps_or_promotes_like_torch():
     ints = np.array([[-3, 0, 2, 7]], dtype=np.int64)
-    _same_values(sg.Tensor(ints).clamp(0, 3), torch.tensor(ints).clamp(0, 3), "int bounds")
-    _same_values(sg.Tensor(ints).clamp(min=1), torch.tensor(ints).clamp(min=1), "int min")
+    assert_same(sg.Tensor(ints).clamp(0, 3), torch.tensor(ints).clamp(0, 3), "int bounds")
+    assert_same(sg.Tensor(ints).clamp(min=1), torch.tensor(ints).clamp(min=1), "int min")
 
 
 def test_clamp_integer_tensor_with_float_bounds_is_float32():
     ints = np.array([[-3, 0, 2, 7]], dtype=np.int64)
-    _same_values(sg.Tensor(ints).clamp(0.5, 2.5), torch.tensor(ints).clamp(0.5, 2.5),
-                 "float bounds")
+    assert_same(sg.Tensor(ints).clamp(0.5, 2.5), torch.tensor(ints).clamp(0.5, 2.5),
+                "float bounds")
 
 
 def test_clamp_tensor_bounds_crossed():
@@ -402,14 +402,6 @@ BOOL_X = np.array([[True, True, False, False]])
 BOOL_Y = np.array([[True, False, True, False]])
 
 
-def _same_values(out, ref, what):
-    ref = ref.numpy()
-    out = out.numpy()
-    assert out.dtype == ref.dtype, f"{what}: dtype {out.dtype}, torch's {ref.dtype}"
-    assert out.shape == ref.shape, f"{what}: shape {out.shape}, torch's {ref.shape}"
-    np.testing.assert_array_equal(out, ref, err_msg=what)
-
-
 INT_OPERATORS = {
     "mod": lambda x, y: x % y, "floordiv": lambda x, y: x // y, "xor": lambda x, y: x ^ y,
     "and": lambda x, y: x & y, "or": lambda x, y: x | y,
@@ -427,25 +419,25 @@ INT_OPERATORS = {
 def test_integer_operators(name):
     fn = INT_OPERATORS[name]
     out = fn(sg.Tensor(INTS_X), sg.Tensor(INTS_Y))
-    _same_values(out, fn(torch.tensor(INTS_X), torch.tensor(INTS_Y)), name)
+    assert_same(out, fn(torch.tensor(INTS_X), torch.tensor(INTS_Y)), name)
     # broadcasting, and a Python int on either side
-    _same_values(fn(sg.Tensor(INTS_X), sg.Tensor(INTS_Y[0])),
-                 fn(torch.tensor(INTS_X), torch.tensor(INTS_Y[0])), name + " broadcast")
+    assert_same(fn(sg.Tensor(INTS_X), sg.Tensor(INTS_Y[0])),
+                fn(torch.tensor(INTS_X), torch.tensor(INTS_Y[0])), name + " broadcast")
     three = torch.tensor(3) if name in ("fmax", "fmin") else 3  # torch's fmax takes no int
-    _same_values(fn(sg.Tensor(INTS_X), 3), fn(torch.tensor(INTS_X), three), name + " with 3")
+    assert_same(fn(sg.Tensor(INTS_X), 3), fn(torch.tensor(INTS_X), three), name + " with 3")
 
 
 def test_shifts_and_invert():
     x, s = sg.Tensor(INTS_X), sg.Tensor(SHIFTS)
     tx, ts = torch.tensor(INTS_X), torch.tensor(SHIFTS)
-    _same_values(x << s, tx << ts, "<<")
-    _same_values(x >> s, tx >> ts, ">>")
-    _same_values(x << 2, tx << 2, "<< 2")
-    _same_values(x >> 1, tx >> 1, ">> 1")
-    _same_values(~x, ~tx, "~")
-    _same_values(x.bitwise_not(), tx.bitwise_not(), "bitwise_not")
-    _same_values(sg.bitwise_left_shift(x, s), torch.bitwise_left_shift(tx, ts), "left_shift")
-    _same_values(x.bitwise_right_shift(s), tx.bitwise_right_shift(ts), "right_shift")
+    assert_same(x << s, tx << ts, "<<")
+    assert_same(x >> s, tx >> ts, ">>")
+    assert_same(x << 2, tx << 2, "<< 2")
+    assert_same(x >> 1, tx >> 1, ">> 1")
+    assert_same(~x, ~tx, "~")
+    assert_same(x.bitwise_not(), tx.bitwise_not(), "bitwise_not")
+    assert_same(sg.bitwise_left_shift(x, s), torch.bitwise_left_shift(tx, ts), "left_shift")
+    assert_same(x.bitwise_right_shift(s), tx.bitwise_right_shift(ts), "right_shift")
 
 
 @pytest.mark.parametrize("name, fn", [
@@ -458,19 +450,19 @@ def test_reflected_integer_operators(name, fn):
     a = np.array([1, 2, 3, -3, 5, 9], dtype=np.int64)
     if "shift" in name:
         a = np.abs(a)
-    _same_values(fn(sg.Tensor(a)), fn(torch.tensor(a)), name)
+    assert_same(fn(sg.Tensor(a)), fn(torch.tensor(a)), name)
 
 
 def test_bool_operators_are_logical():
     x, y = sg.Tensor(BOOL_X), sg.Tensor(BOOL_Y)
     tx, ty = torch.tensor(BOOL_X), torch.tensor(BOOL_Y)
-    _same_values(x & y, tx & ty, "&")
-    _same_values(x | y, tx | ty, "|")
-    _same_values(x ^ y, tx ^ ty, "^")
-    _same_values(~x, ~tx, "~")
-    _same_values(x & True, tx & True, "& True")
-    _same_values(False | x, False | tx, "False |")
-    _same_values(x.logical_xor(y), tx.logical_xor(ty), "logical_xor")
+    assert_same(x & y, tx & ty, "&")
+    assert_same(x | y, tx | ty, "|")
+    assert_same(x ^ y, tx ^ ty, "^")
+    assert_same(~x, ~tx, "~")
+    assert_same(x & True, tx & True, "& True")
+    assert_same(False | x, False | tx, "False |")
+    assert_same(x.logical_xor(y), tx.logical_xor(ty), "logical_xor")
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.int64])
@@ -480,9 +472,9 @@ def test_integer_operators_keep_dtype(dtype):
         a = a - 100
     for fn in [lambda x, y: x % y, lambda x, y: x // y, lambda x, y: x & y,
                lambda x, y: x | y, lambda x, y: x ^ y, lambda x, y: x >> y]:
-        _same_values(fn(sg.Tensor(a), sg.Tensor(b)), fn(torch.tensor(a), torch.tensor(b)),
-                     f"{dtype.__name__}")
-    _same_values(~sg.Tensor(a), ~torch.tensor(a), f"~ {dtype.__name__}")
+        assert_same(fn(sg.Tensor(a), sg.Tensor(b)), fn(torch.tensor(a), torch.tensor(b)),
+                    f"{dtype.__name__}")
+    assert_same(~sg.Tensor(a), ~torch.tensor(a), f"~ {dtype.__name__}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -493,7 +485,7 @@ def test_builtin_abs(dtype):
     assert out.dtype == dtype
     check(lambda x: lib(x).abs(x), [(3, 4)], dtype=dtype)
     ints = np.array([-3, 0, 4], dtype=np.int64)
-    _same_values(abs(sg.Tensor(ints)), abs(torch.tensor(ints)), "abs of int64")
+    assert_same(abs(sg.Tensor(ints)), abs(torch.tensor(ints)), "abs of int64")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -10,7 +10,7 @@ range and statistics with a seed (sg.manual_seed), the deterministic creators ag
 
 import numpy as np
 import pytest
-from helpers import assert_close, check, torch
+from helpers import assert_close, assert_same, check, torch
 from test_ops import DTYPES, check_second, lib
 
 import simplegrad as sg
@@ -28,14 +28,6 @@ def joined(pieces):
 def index(values, like):
     """An int64 index tensor of the library of `like`."""
     return lib(like).tensor(np.asarray(values, dtype=np.int64))
-
-
-def _same(out, ref, what="value"):
-    ref = ref.numpy()
-    out = out.numpy()
-    assert out.shape == ref.shape, f"{what}: shape {out.shape}, torch's {ref.shape}"
-    assert out.dtype == ref.dtype, f"{what}: dtype {out.dtype}, torch's {ref.dtype}"
-    np.testing.assert_array_equal(out, ref, err_msg=what)
 
 
 # ================================================================================================
@@ -562,10 +554,10 @@ def test_einsum_sublist_form(operands):
 def test_cat_keeps_dtype(dtype):
     a = np.array([[1, 0, 1]], dtype=dtype)
     b = np.array([[0, 1, 1], [1, 1, 0]], dtype=dtype)
-    _same(sg.cat([sg.Tensor(a), sg.Tensor(b)]), torch.cat([torch.tensor(a), torch.tensor(b)]),
-          "cat")
-    _same(sg.stack([sg.Tensor(b), sg.Tensor(b)], 1),
-          torch.stack([torch.tensor(b), torch.tensor(b)], 1), "stack")
+    assert_same(sg.cat([sg.Tensor(a), sg.Tensor(b)]), torch.cat([torch.tensor(a), torch.tensor(b)]),
+                "cat")
+    assert_same(sg.stack([sg.Tensor(b), sg.Tensor(b)], 1),
+                torch.stack([torch.tensor(b), torch.tensor(b)], 1), "stack")
 
 
 DTYPE_KEEPERS = {
@@ -587,7 +579,7 @@ DTYPE_KEEPERS = {
 def test_movement_keeps_dtype(name, dtype):
     a = (np.arange(12).reshape(3, 4) % 3).astype(dtype)
     fn = DTYPE_KEEPERS[name]
-    _same(fn(sg.Tensor(a)), fn(torch.tensor(a)), f"{name} of {np.dtype(dtype).name}")
+    assert_same(fn(sg.Tensor(a)), fn(torch.tensor(a)), f"{name} of {np.dtype(dtype).name}")
 
 
 # ================================================================================================
@@ -602,11 +594,12 @@ def test_full(fill, dtype):
     out = sg.full((2, 3), fill, dtype=dtype)
     tdtype = None if dtype is None else getattr(torch, np.dtype(dtype).name if np.dtype(
         dtype) != np.bool_ else "bool")
-    _same(out, torch.full((2, 3), fill, dtype=tdtype), f"full({fill!r}, {dtype})")
-    _same(sg.full([4], fill, dtype=dtype), torch.full([4], fill, dtype=tdtype), "full, a list")
+    assert_same(out, torch.full((2, 3), fill, dtype=tdtype), f"full({fill!r}, {dtype})")
+    assert_same(sg.full([4], fill, dtype=dtype), torch.full([4], fill, dtype=tdtype),
+                "full, a list")
     like = sg.Tensor(np.zeros((3, 1), dtype=np.float64))
-    _same(sg.full_like(like, fill), torch.full_like(torch.zeros(3, 1, dtype=torch.float64), fill),
-          "full_like")
+    assert_same(sg.full_like(like, fill),
+                torch.full_like(torch.zeros(3, 1, dtype=torch.float64), fill), "full_like")
 
 
 def test_full_requires_grad():
@@ -732,7 +725,7 @@ def test_multinomial():
 @pytest.mark.parametrize("start, end, steps", [(0, 1, 5), (-2.5, 3.0, 12), (3, -3, 7),
                                                (1, 1, 3), (0, 10, 1), (0, 1, 0)], ids=str)
 def test_linspace_logspace(start, end, steps):
-    _same(sg.linspace(start, end, steps), torch.linspace(start, end, steps), "linspace")
+    assert_same(sg.linspace(start, end, steps), torch.linspace(start, end, steps), "linspace")
     for dtype, tdtype in [(sg.float64, torch.float64), (sg.float32, torch.float32)]:
         out = sg.linspace(start, end, steps, dtype=dtype)
         assert out.dtype == dtype
@@ -752,10 +745,10 @@ def test_linspace_logspace(start, end, steps):
                                               (3, 4, 5), (3, 4, -5), (1, 1, 0), (0, 3, 0)],
                          ids=str)
 def test_tril_triu_indices(row, col, offset):
-    _same(sg.tril_indices(row, col, offset), torch.tril_indices(row, col, offset), "tril")
-    _same(sg.triu_indices(row, col, offset), torch.triu_indices(row, col, offset), "triu")
-    _same(sg.tril_indices(row, col, offset, dtype=sg.int32),
-          torch.tril_indices(row, col, offset, dtype=torch.int32), "tril int32")
+    assert_same(sg.tril_indices(row, col, offset), torch.tril_indices(row, col, offset), "tril")
+    assert_same(sg.triu_indices(row, col, offset), torch.triu_indices(row, col, offset), "triu")
+    assert_same(sg.tril_indices(row, col, offset, dtype=sg.int32),
+                torch.tril_indices(row, col, offset, dtype=torch.int32), "tril int32")
 
 
 # ================================================================================================

@@ -9,7 +9,7 @@ x[indices] == values. Tolerances are the helper's unless a test says otherwise.
 
 import numpy as np
 import pytest
-from helpers import assert_close, check, torch
+from helpers import assert_close, assert_same, check, torch
 from test_ops import DTYPES, REDUCE_DIMS, check_second, lib
 
 import simplegrad as sg
@@ -39,14 +39,6 @@ def _distinct(shape, seed=0):
     """A random permutation of well-separated values: no ties anywhere."""
     n = int(np.prod(shape))
     return (np.random.default_rng(seed).permutation(n) * 0.37 - n * 0.15).reshape(shape)
-
-
-def _same(out, ref, what="indices"):
-    ref = ref.numpy()
-    out = out.numpy()
-    assert out.shape == ref.shape, f"{what}: shape {out.shape}, torch's {ref.shape}"
-    assert out.dtype == ref.dtype, f"{what}: dtype {out.dtype}, torch's {ref.dtype}"
-    np.testing.assert_array_equal(out, ref, err_msg=what)
 
 
 # ================================================================================================
@@ -97,10 +89,10 @@ def test_prod_spellings_and_float32(dtype):
 
 def test_prod_integers_accumulate_in_int64():
     a = np.array([[2, 3, 4], [100, 100, 100]], dtype=np.int32)
-    _same(sg.Tensor(a).prod(1), torch.tensor(a).prod(1), "int32 prod")
-    _same(sg.Tensor(a).prod(), torch.tensor(a).prod(), "int32 prod of all")
+    assert_same(sg.Tensor(a).prod(1), torch.tensor(a).prod(1), "int32 prod")
+    assert_same(sg.Tensor(a).prod(), torch.tensor(a).prod(), "int32 prod of all")
     b = np.array([True, True, False])
-    _same(sg.Tensor(b).prod(), torch.tensor(b).prod(), "bool prod")
+    assert_same(sg.Tensor(b).prod(), torch.tensor(b).prod(), "bool prod")
 
 
 def test_prod_second_derivative_with_zeros():
@@ -163,11 +155,11 @@ def test_cumprod_second_derivative_with_zeros():
 @pytest.mark.parametrize("name", ["cumsum", "cumprod"])
 def test_scan_integers(name):
     a = np.array([[1, 2, 3], [4, -5, 6]], dtype=np.int32)
-    _same(getattr(sg.Tensor(a), name)(1), getattr(torch.tensor(a), name)(1), f"{name} int32")
+    assert_same(getattr(sg.Tensor(a), name)(1), getattr(torch.tensor(a), name)(1), f"{name} int32")
     b = np.array([True, False, True, True])
-    _same(getattr(sg.Tensor(b), name)(0), getattr(torch.tensor(b), name)(0), f"{name} bool")
-    _same(getattr(sg.Tensor(a), name)(0, dtype=np.float64),
-          getattr(torch.tensor(a), name)(0, dtype=torch.float64), f"{name} dtype=float64")
+    assert_same(getattr(sg.Tensor(b), name)(0), getattr(torch.tensor(b), name)(0), f"{name} bool")
+    assert_same(getattr(sg.Tensor(a), name)(0, dtype=np.float64),
+                getattr(torch.tensor(a), name)(0, dtype=torch.float64), f"{name} dtype=float64")
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -201,8 +193,8 @@ def test_cummax_cummin(name, data):
         out = check(lambda x, dim=dim: getattr(x, name)(dim).values, None, inputs=[a])
         ref = getattr(torch.tensor(a), name)(dim)
         out = getattr(sg.Tensor(a), name)(dim)
-        _same(out.indices, ref.indices, f"{name} indices along {dim}, {data}")
-        _same(out[1], ref[1], f"{name}[1] along {dim}")
+        assert_same(out.indices, ref.indices, f"{name} indices along {dim}, {data}")
+        assert_same(out[1], ref[1], f"{name}[1] along {dim}")
         check(lambda x, dim=dim: getattr(lib(x), name)(x, dim)[0], None, inputs=[a])
 
 
@@ -212,7 +204,7 @@ def test_cummax_cummin_float32_and_zero_dim():
     out = sg.Tensor(np.array(2.0)).cummax(0)
     ref = torch.tensor(2.0, dtype=torch.float64).cummax(0)
     assert_close(out.values, ref.values)
-    _same(out.indices, ref.indices)
+    assert_same(out.indices, ref.indices, "indices")
 
 
 # ================================================================================================
@@ -234,17 +226,17 @@ def test_any_all(name, data, dim, keepdim):
     a = ANY_ALL_INPUTS[data]()
     out = getattr(sg.Tensor(a), name)(dim=dim, keepdim=keepdim)
     ref = getattr(torch.tensor(a), name)(dim=_all_dims(dim), keepdim=keepdim)
-    _same(out, ref, f"{name} of {data}")
+    assert_same(out, ref, f"{name} of {data}")
     if dim is None and not keepdim:
-        _same(getattr(sg, name)(sg.Tensor(a)), getattr(torch, name)(torch.tensor(a)), name)
+        assert_same(getattr(sg, name)(sg.Tensor(a)), getattr(torch, name)(torch.tensor(a)), name)
 
 
 def test_any_all_edge_cases():
     empty = np.zeros((0, 3))
-    _same(sg.Tensor(empty).any(0), torch.tensor(empty).any(0), "any of nothing")
-    _same(sg.Tensor(empty).all(0), torch.tensor(empty).all(0), "all of nothing")
-    _same(sg.Tensor(np.array(0.0)).any(), torch.tensor(0.0).any(), "0-d any")
-    _same(sg.Tensor(np.array([-0.0, 0.0])).any(), torch.tensor([-0.0, 0.0]).any(), "-0")
+    assert_same(sg.Tensor(empty).any(0), torch.tensor(empty).any(0), "any of nothing")
+    assert_same(sg.Tensor(empty).all(0), torch.tensor(empty).all(0), "all of nothing")
+    assert_same(sg.Tensor(np.array(0.0)).any(), torch.tensor(0.0).any(), "0-d any")
+    assert_same(sg.Tensor(np.array([-0.0, 0.0])).any(), torch.tensor([-0.0, 0.0]).any(), "-0")
 
 
 @pytest.mark.parametrize("dim", [None, 0, 1, -1, (0, 2), (-1, 0, 1)], ids=str)
@@ -252,12 +244,12 @@ def test_count_nonzero(dim):
     a = ANY_ALL_INPUTS["float"]()
     a[0, 0, 0] = np.nan  # nan is nonzero
     out, ref = sg.Tensor(a).count_nonzero(dim=dim), torch.tensor(a).count_nonzero(dim=dim)
-    _same(out, ref, "count_nonzero")
-    _same(sg.count_nonzero(sg.Tensor(a), dim), torch.count_nonzero(torch.tensor(a), dim),
-          "count_nonzero function")
+    assert_same(out, ref, "count_nonzero")
+    assert_same(sg.count_nonzero(sg.Tensor(a), dim), torch.count_nonzero(torch.tensor(a), dim),
+                "count_nonzero function")
     ints = ANY_ALL_INPUTS["int"]()
-    _same(sg.Tensor(ints).count_nonzero(dim=dim), torch.tensor(ints).count_nonzero(dim=dim),
-          "int count_nonzero")
+    assert_same(sg.Tensor(ints).count_nonzero(dim=dim), torch.tensor(ints).count_nonzero(dim=dim),
+                "int count_nonzero")
 
 
 def _with_nans(seed=0, shape=SHAPE):
@@ -438,7 +430,7 @@ def test_median_dim(dim, keepdim):
     out = check(lambda x: x.median(dim, keepdim=keepdim).values, None, inputs=[a])
     ref = torch.tensor(a).median(dim, keepdim=keepdim)
     out = sg.Tensor(a).median(dim=dim, keepdim=keepdim)
-    _same(out.indices, ref.indices, "median indices")
+    assert_same(out.indices, ref.indices, "median indices")
     check(lambda x: lib(x).median(x, dim, keepdim)[0], None, inputs=[a], dtype=np.float32)
 
 
@@ -457,7 +449,7 @@ def test_median_dim_ties_and_nan():
     b = np.array([[1.0, np.nan, 3.0, np.nan], [4.0, 2.0, 1.0, 3.0]])
     out, ref = sg.Tensor(b).median(1), torch.tensor(b).median(1)
     assert_close(out.values, ref.values)
-    _same(out.indices, ref.indices, "median indices with nan")
+    assert_same(out.indices, ref.indices, "median indices with nan")
     assert np.isnan(sg.Tensor(b).median().item())
     check(lambda x: x.median(1).values, None, inputs=[b])
 
@@ -466,7 +458,7 @@ def test_median_zero_dim():
     check(lambda x: x.median(), [()])
     out, ref = sg.Tensor(np.array(3.0)).median(0), torch.tensor(3.0).median(0)
     assert_close(out.values, ref.values.double())
-    _same(out.indices, ref.indices)
+    assert_same(out.indices, ref.indices, "indices")
 
 
 # ================================================================================================
@@ -497,13 +489,14 @@ def test_sort_argsort(data, descending):
               inputs=[a])
         out = sg.Tensor(a).sort(dim=dim, descending=descending)
         ref = torch.tensor(a).sort(dim=dim, descending=descending, stable=True)
-        _same(out.indices, ref.indices, f"sort indices, dim {dim}")
-        _same(out[1], ref[1], "sort()[1]")
-        _same(sg.Tensor(a).argsort(dim, descending=descending),
-              torch.argsort(torch.tensor(a), dim=dim, descending=descending, stable=True),
-              "argsort")
-        _same(sg.argsort(sg.Tensor(a), dim=dim, descending=descending, stable=True),
-              torch.tensor(a).argsort(dim=dim, descending=descending, stable=True), "argsort fn")
+        assert_same(out.indices, ref.indices, f"sort indices, dim {dim}")
+        assert_same(out[1], ref[1], "sort()[1]")
+        assert_same(sg.Tensor(a).argsort(dim, descending=descending),
+                    torch.argsort(torch.tensor(a), dim=dim, descending=descending, stable=True),
+                    "argsort")
+        assert_same(sg.argsort(sg.Tensor(a), dim=dim, descending=descending, stable=True),
+                    torch.tensor(a).argsort(dim=dim, descending=descending, stable=True),
+                    "argsort fn")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -515,8 +508,8 @@ def test_sort_functions_float32_and_integers(dtype):
     check(lambda x: x.msort(), [(5, 3)], dtype=dtype)
     ints = np.random.default_rng(0).integers(-5, 5, (4, 6))
     out, ref = sg.Tensor(ints).sort(1), torch.tensor(ints).sort(dim=1, stable=True)
-    _same(out.values, ref.values, "int sort values")
-    _same(out.indices, ref.indices, "int sort indices")
+    assert_same(out.values, ref.values, "int sort values")
+    assert_same(out.indices, ref.indices, "int sort indices")
     check(lambda x: x.sort(0).values, [()], lambda x: x.sort(0).values)
 
 
@@ -530,7 +523,7 @@ def test_topk(k, dim, largest):
     check(lambda x: x.topk(k, dim, largest=largest).values, None, inputs=[a])
     out = sg.Tensor(a).topk(k, dim=dim, largest=largest)
     ref = torch.tensor(a).topk(k, dim=dim, largest=largest)
-    _same(out.indices, ref.indices, "topk indices")
+    assert_same(out.indices, ref.indices, "topk indices")
     check(lambda x: lib(x).topk(x, k, dim, largest, True)[0], None, inputs=[a],
           dtype=np.float32)
 
@@ -556,7 +549,7 @@ def test_kthvalue(k, dim, keepdim):
     check(lambda x: x.kthvalue(k, dim, keepdim=keepdim).values, None, inputs=[a])
     out = sg.Tensor(a).kthvalue(k, dim=dim, keepdim=keepdim)
     ref = torch.tensor(a).kthvalue(k, dim=dim, keepdim=keepdim)
-    _same(out.indices, ref.indices, "kthvalue indices")
+    assert_same(out.indices, ref.indices, "kthvalue indices")
     check(lambda x: lib(x).kthvalue(x, k, dim)[0], None, inputs=[a], dtype=np.float32)
 
 
@@ -590,8 +583,8 @@ def test_unique(data, inverse, counts):
     out, ref = (out, ref) if isinstance(ref, tuple) else ((out,), (ref,))
     assert len(out) == len(ref)
     for i, (o, r) in enumerate(zip(out, ref)):
-        _same(o, r, f"unique output {i}")
-    _same(sg.unique(sg.Tensor(a)), torch.unique(torch.tensor(a)), "unique function")
+        assert_same(o, r, f"unique output {i}")
+    assert_same(sg.unique(sg.Tensor(a)), torch.unique(torch.tensor(a)), "unique function")
 
 
 @pytest.mark.parametrize("dim", [0, 1, -1])
@@ -601,8 +594,8 @@ def test_unique_dim(dim):
     kwargs = dict(return_inverse=True, return_counts=True, dim=dim)
     out, ref = sg.Tensor(a).unique(**kwargs), torch.tensor(a).unique(**kwargs)
     for i, (o, r) in enumerate(zip(out, ref)):
-        _same(o, r, f"unique(dim={dim}) output {i}")
-    _same(sg.Tensor(a).unique(dim=dim), torch.tensor(a).unique(dim=dim), "unique values only")
+        assert_same(o, r, f"unique(dim={dim}) output {i}")
+    assert_same(sg.Tensor(a).unique(dim=dim), torch.tensor(a).unique(dim=dim), "unique values only")
 
 
 def test_unique_has_no_gradient():
@@ -621,31 +614,32 @@ def test_searchsorted(right):
     side = "right" if right else "left"
     seq, vals = torch.tensor(SEARCH_SEQ), torch.tensor(SEARCH_VALUES)
     ref = torch.searchsorted(seq, vals, right=right)
-    _same(sg.searchsorted(sg.Tensor(SEARCH_SEQ), sg.Tensor(SEARCH_VALUES), right=right), ref,
-          f"1-d sequence, {side}")
-    _same(sg.searchsorted(sg.Tensor(SEARCH_SEQ), sg.Tensor(SEARCH_VALUES), side=side), ref,
-          f"side={side!r}")
-    _same(sg.searchsorted(sg.Tensor(SEARCH_SEQ), sg.Tensor(SEARCH_VALUES[0, 1]), right=right),
-          torch.searchsorted(seq, vals[0, 1:2], right=right).reshape(()), "a 0-d value")
+    assert_same(sg.searchsorted(sg.Tensor(SEARCH_SEQ), sg.Tensor(SEARCH_VALUES), right=right), ref,
+                f"1-d sequence, {side}")
+    assert_same(sg.searchsorted(sg.Tensor(SEARCH_SEQ), sg.Tensor(SEARCH_VALUES), side=side), ref,
+                f"side={side!r}")
+    assert_same(sg.searchsorted(sg.Tensor(SEARCH_SEQ), sg.Tensor(SEARCH_VALUES[0, 1]), right=right),
+                torch.searchsorted(seq, vals[0, 1:2], right=right).reshape(()), "a 0-d value")
     # batched: one sorted row per row of values
     batched = np.stack([SEARCH_SEQ, np.sort(SEARCH_SEQ * -2.0)])
-    _same(sg.searchsorted(sg.Tensor(batched), sg.Tensor(SEARCH_VALUES), right=right),
-          torch.searchsorted(torch.tensor(batched), vals, right=right), f"batched, {side}")
-    _same(sg.searchsorted(sg.Tensor(batched), sg.Tensor(SEARCH_VALUES), out_int32=True,
-                          side=side),
-          torch.searchsorted(torch.tensor(batched), vals, out_int32=True, side=side),
-          "out_int32")
+    assert_same(sg.searchsorted(sg.Tensor(batched), sg.Tensor(SEARCH_VALUES), right=right),
+                torch.searchsorted(torch.tensor(batched), vals, right=right), f"batched, {side}")
+    assert_same(sg.searchsorted(sg.Tensor(batched), sg.Tensor(SEARCH_VALUES), out_int32=True,
+                side=side),
+                torch.searchsorted(torch.tensor(batched), vals, out_int32=True, side=side),
+                "out_int32")
     # an unsorted sequence with a sorter, and a Python number as the values
     order = np.array([3, 0, 6, 1, 4, 2, 5])
     shuffled = SEARCH_SEQ[np.argsort(order)]
     sorter = np.argsort(shuffled, kind="stable")
-    _same(sg.searchsorted(sg.Tensor(shuffled), sg.Tensor(SEARCH_VALUES), side=side,
-                          sorter=sg.Tensor(sorter)),
-          torch.searchsorted(torch.tensor(shuffled), vals, side=side,
-                             sorter=torch.tensor(sorter)), "sorter")
+    assert_same(sg.searchsorted(sg.Tensor(shuffled), sg.Tensor(SEARCH_VALUES), side=side,
+                sorter=sg.Tensor(sorter)),
+                torch.searchsorted(torch.tensor(shuffled), vals, side=side,
+                sorter=torch.tensor(sorter)), "sorter")
     ints = np.array([1, 3, 3, 5], dtype=np.int64)
-    _same(sg.searchsorted(sg.Tensor(ints), sg.Tensor(np.array([0, 3, 6])), right=right),
-          torch.searchsorted(torch.tensor(ints), torch.tensor([0, 3, 6]), right=right), "ints")
+    assert_same(sg.searchsorted(sg.Tensor(ints), sg.Tensor(np.array([0, 3, 6])), right=right),
+                torch.searchsorted(torch.tensor(ints), torch.tensor([0, 3, 6]), right=right),
+                "ints")
 
 
 # ================================================================================================

@@ -291,15 +291,18 @@ def test_ndarray_with_tensor_gives_a_recorded_tensor():
     np.testing.assert_array_equal(host(t.grad), a)
 
 
-def test_numpy_functions_without_a_rule_return_plain_arrays():
+def test_numpy_functions_without_a_rule_return_plain_arrays_or_refuse():
     a = np.array([[3.0, -1.0], [0.5, 2.0]])
-    t = sg.Tensor(a, requires_grad=True)
-    norm = np.linalg.norm(t)
-    assert not isinstance(norm, sg.Tensor) and isinstance(norm, (np.ndarray, np.generic))
-    assert norm == pytest.approx(np.linalg.norm(a), rel=1e-15)
-    s = np.sort(t, axis=1)
-    assert type(s) is np.ndarray
-    np.testing.assert_array_equal(s, np.sort(a, axis=1))
+    p = np.partition(sg.Tensor(a), 1, axis=1)  # no gradient wanted: NumPy's plain result
+    assert type(p) is np.ndarray
+    np.testing.assert_array_equal(p, np.partition(a, 1, axis=1))
+    with pytest.raises(RuntimeError, match=r"np\.partition.*\.detach\(\)"):
+        np.partition(sg.Tensor(a, requires_grad=True), 1)  # its gradient would be lost
+    with pytest.raises(RuntimeError, match=r"np\.fft\.fft.*\.detach\(\)"):
+        np.fft.fft(sg.Tensor(a, requires_grad=True))
+    norm = np.linalg.norm(sg.Tensor(a, requires_grad=True))  # recorded: a rule exists
+    assert isinstance(norm, sg.Tensor) and norm.grad_fn is not None
+    assert norm.item() == pytest.approx(np.linalg.norm(a), rel=1e-15)
 
 
 # ---- DLPack ------------------------------------------------------------------------------------
