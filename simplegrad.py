@@ -3860,7 +3860,7 @@ def _logcumsumexp(x, axis):
     # logcumsumexp, so that nothing overflows
     def backward(g, out, need):
         lowest = float(np.finfo(x.dtype).min)
-        log_g = g.abs().log()
+        log_g = where(g == 0, 1.0, g.abs()).log()  # where g is 0 its log is not used
 
         def part(sign):
             s = where(g * sign > 0, log_g, lowest) - out
