@@ -53,11 +53,13 @@ import collections
 import copy
 import functools
 import inspect
+import itertools
 import json
 import math
 import operator
 import os
 import sys
+import threading
 import time
 import traceback
 import types
@@ -2825,54 +2827,140 @@ class _Node:
     gradient (or None) per input, computing only those where ``need[i]`` is true.
     """
 
-    __slots__ = ("name", "inputs", "backward")
+    __slots__ = ("name", "inputs", "backward", "epoch")
 
     def __init__(self, name, inputs, backward):
         self.name, self.inputs, self.backward = name, inputs, backward
+        self.epoch = _changes  # the in-place changes so far: a later one must not reach inputs
 
 
-_grad_enabled = True
+# ---- version counters: in-place changes of data that a backward rule needs ------------------
+# A tensor's data changed in place (an optimizer step, nn.init, load_state_dict, assigning
+# .data) after an op saved the tensor would make that op's gradient silently wrong. So every
+# such change is counted: per data (a _Version, shared by the tensors that share the data, as
+# detach()'s), and in the whole process (_changes). A node remembers _changes at its creation,
+# and backward checks the node's tensors only when some change came since (one comparison per
+# node otherwise), raising PyTorch's error as PyTorch does.
+
+class _Version:
+    """How often one tensor's data was changed in place, and the process-wide numbers of its
+    last changes (to tell which came after a node was made)."""
+
+    __slots__ = ("count", "changes")
+
+    def __init__(self):
+        self.count, self.changes = 0, collections.deque(maxlen=64)
+
+
+_changes = 0
+_changes_lock = threading.Lock()
+
+
+def _bump(t):
+    """Count an in-place change of t's data."""
+    global _changes
+    with _changes_lock:
+        if t._counter is None:
+            t._counter = _Version()
+        _changes += 1
+        t._counter.count += 1
+        t._counter.changes.append(_changes)
+
+
+def _write(t, value):
+    """Write value (an array or a number, broadcast) into t's data, in place, and count it."""
+    t._device.assign(t.data, value)
+    _bump(t)
+    return t
+
+
+# the ops whose rules read no input's values (only shapes), so that changing an input after
+# them is harmless, as in PyTorch: their inputs are not checked
+_SAVES_NO_INPUTS = frozenset({
+    "add", "sub", "neg", "sum", "reshape", "expand", "permute", "getitem", "getitem_scatter",
+    "pad", "cat", "unbind", "astype", "as_strided", "as_strided_scatter", "to"})
+
+
+# the ops whose result may be a view of their input's memory (as PyTorch's views, they see the
+# input's changes): a change of the input is a change of what a later op saved from the view
+_VIEWS = frozenset({"reshape", "permute", "expand", "getitem", "as_strided", "unbind"})
+
+
+def _check_unchanged(node, out):
+    """Raise PyTorch's error if a tensor that node's rule reads (its inputs, its output), or the
+    tensor it is a view of, was changed in place after the node was made."""
+    saved = [out] if node.name in _SAVES_NO_INPUTS else list(node.inputs) + [out]
+    for x in saved:
+        if x._node is not None and x._node.name in _VIEWS and x._node.inputs:
+            saved.append(x._node.inputs[0])  # the view's base, checked in its turn
+        v = x._counter
+        if v is None or not v.changes or v.changes[-1] <= node.epoch:
+            continue
+        later = builtins.sum(1 for c in v.changes if c > node.epoch)
+        expected = v.count - later
+        how = "at most " if later == v.changes.maxlen else ""
+        raise RuntimeError(
+            "backward: one of the variables needed for gradient computation has been modified "
+            f"by an inplace operation: the {x.dtype} tensor of shape {x.shape} that "
+            f"'{node.name}' saved is at version {v.count}; expected version {how}{expected} "
+            "instead (its gradient would be wrong). Change it after backward(), or give the op a "
+            "copy (x.clone()).")
+
+
+class _ThreadState(threading.local):
+    """The engine's state in one thread, as PyTorch's grad mode is per thread: whether ops are
+    recorded, how many backward sweeps run here (a hook may call backward()), and the callbacks
+    that the sweep in progress runs when it ends (_queue_callback). Graphs built and
+    differentiated in several threads at once do not see each other's state."""
+
+    grad_enabled = True
+    in_backward = 0
+
+    def __init__(self):
+        self.final_callbacks = []
+
+
+_state = _ThreadState()
 
 
 def is_grad_enabled():
-    """Whether operations are being recorded for differentiation."""
-    return _grad_enabled
+    """Whether operations are being recorded for differentiation (in this thread)."""
+    return _state.grad_enabled
 
 
 class set_grad_enabled:
-    """Turn recording on or off: as a call, a context manager (restoring on exit) or a decorator."""
+    """Turn recording on or off in this thread: as a call, a context manager (restoring on
+    exit) or a decorator."""
 
     def __init__(self, mode=True):
-        global _grad_enabled
-        self._prev, self._mode = _grad_enabled, bool(mode)
-        _grad_enabled = self._mode
+        self._prev, self._mode = _state.grad_enabled, bool(mode)
+        _state.grad_enabled = self._mode
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _state.grad_enabled = self._prev
 
     def __call__(self, fn):
-        global _grad_enabled
         mode = self._mode
         if not isinstance(self, no_grad):
-            _grad_enabled = self._prev  # as a decorator the mode applies inside fn only (PyTorch)
+            _state.grad_enabled = self._prev  # as a decorator the mode applies inside fn only
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            global _grad_enabled
-            prev, _grad_enabled = _grad_enabled, mode
+            # the previous mode is kept here, not on self: one decorated function may run in
+            # several threads at once
+            prev, _state.grad_enabled = _state.grad_enabled, mode
             try:
                 return fn(*args, **kwargs)
             finally:
-                _grad_enabled = prev
+                _state.grad_enabled = prev
         return wrapper
 
 
 class no_grad(set_grad_enabled):
-    """Context manager and decorator that turns recording off."""
+    """Context manager and decorator that turns recording off (in this thread)."""
 
     _default = False
 
@@ -2880,8 +2968,7 @@ class no_grad(set_grad_enabled):
         self._mode = self._default
 
     def __enter__(self):
-        global _grad_enabled
-        self._prev, _grad_enabled = _grad_enabled, self._mode
+        self._prev, _state.grad_enabled = _state.grad_enabled, self._mode
         return self
 
 
@@ -2920,7 +3007,7 @@ def _to_device(x, device):
 def _record(name, data, inputs, backward):
     """Wrap an op's forward result; keep its node when recording and an input requires grad."""
     out = _wrap(data, inputs[0]._device)
-    if _grad_enabled:
+    if _state.grad_enabled:
         for x in inputs:
             if x._rg:
                 out._rg = True
@@ -2979,14 +3066,11 @@ def _unbroadcast(g, shape):
     return g.reshape(shape) if g.shape != shape else g
 
 
-_final_callbacks = []  # run once when the backward sweep in progress ends; see _queue_callback
-
-
 def _queue_callback(fn):
     """Run fn() once, right after the backward sweep in progress has visited every tensor
     (torch's Variable._execution_engine.queue_callback): DistributedDataParallel waits for its
     all-reduces there. Call it from a hook during backward()."""
-    _final_callbacks.append(fn)
+    _state.final_callbacks.append(fn)
 
 
 def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=False):
@@ -3010,7 +3094,8 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
     summed = set()  # tensors whose gradient the sweep has summed into memory of its own
     target_ids = () if targets is None else {id(t) for t in targets}
     found = {}
-    del _final_callbacks[:]  # left by a sweep that raised
+    callbacks = _state.final_callbacks
+    del callbacks[:]  # left by a sweep that raised
     with set_grad_enabled(create_graph), _backward_phase():
         for t in reversed(order):
             g = grads.pop(id(t), None)
@@ -3044,6 +3129,8 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
             else:
                 need = tuple(id(x) in relevant for x in inputs)
             if True in need:
+                if node.epoch != _changes:
+                    _check_unchanged(node, t)
                 if _profiler is not None:
                     _profiler._rule(node.name)
                 gxs = node.backward(g, t, need)
@@ -3066,8 +3153,8 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
                             summed.add(key)
             if not retain_graph:
                 node.backward, node.inputs = None, ()
-    while _final_callbacks:
-        _final_callbacks.pop(0)()
+    while callbacks:
+        callbacks.pop(0)()
     return found
 
 
@@ -3121,23 +3208,20 @@ def _root_grad(op, out, g):
 
 _profiler = None   # the active profile, or None
 _anomaly = False   # whether detect_anomaly() is on
-_in_backward = 0   # how many backward sweeps are running (a hook may call backward())
 
 
 class _backward_phase:
     """Around a backward sweep: the ops recorded now belong to the rule that runs them."""
 
     def __enter__(self):
-        global _in_backward
-        _in_backward += 1
-        if _profiler is not None and _in_backward == 1:
+        _state.in_backward += 1
+        if _profiler is not None and _state.in_backward == 1:
             _profiler._begin_backward()
 
     def __exit__(self, *exc):
-        global _in_backward
-        if _profiler is not None and _in_backward == 1:
+        if _profiler is not None and _state.in_backward == 1:
             _profiler._end_backward()
-        _in_backward -= 1
+        _state.in_backward -= 1
 
 
 class _OpStats:
@@ -3222,7 +3306,7 @@ class profile:
 
     def __exit__(self, *exc):
         global _profiler
-        if _in_backward:
+        if _state.in_backward:
             self._end_backward()
         self._flush_other("forward", self._pending)
         _profiler = None
@@ -3259,7 +3343,7 @@ class profile:
 
     def _op(self, name):
         """_record's hook: the kernels pending belong to this forward op."""
-        if _in_backward:
+        if _state.in_backward:
             return  # an op inside a backward rule: its kernels belong to the rule
         now = time.perf_counter_ns()
         kernels, self._pending = self._pending, []
@@ -3403,11 +3487,12 @@ def _non_finite(t):
 
 def _check_output(name, out):
     """_record's anomaly hook: keep where the op was made; its output must be finite."""
-    if _in_backward:
+    if _state.in_backward:
         return  # an op inside a backward rule: _check_gradients checks what the rule returns
     node = out._node
     if node is not None:
         traced = out._node = _TracedNode(node.name, node.inputs, node.backward)
+        traced.epoch = node.epoch
         frames = traceback.StackSummary.extract(traceback.walk_stack(sys._getframe(2)),
                                                 lookup_lines=False)
         traced.stack = [f for f in reversed(frames) if f.filename != _THIS_FILE]
@@ -4442,8 +4527,8 @@ class _TensorMeta(type):
 def _wrap(data, device):
     """A tensor around a device array, with no graph (the fast internal constructor)."""
     t = _new_tensor(Tensor)
-    t.data, t.grad, t._rg, t._node, t._device, t._retain, t._hooks = (
-        data, None, False, None, device, False, None)
+    t.data, t.grad, t._rg, t._node, t._device, t._retain, t._hooks, t._counter = (
+        data, None, False, None, device, False, None, None)
     return t
 
 
@@ -4466,7 +4551,8 @@ class Tensor(metaclass=_TensorMeta):
     lists of floats become float32, ints int64. ``requires_grad`` defaults to False.
     """
 
-    __slots__ = ("data", "grad", "_rg", "_node", "_device", "_retain", "_hooks", "__weakref__")
+    __slots__ = ("data", "grad", "_rg", "_node", "_device", "_retain", "_hooks", "_counter",
+                 "__weakref__")
     _default_device = NumpyDevice()
     __array_priority__ = 1000
 
@@ -4488,7 +4574,7 @@ class Tensor(metaclass=_TensorMeta):
         else:
             array = device.array(_host_array(data, dtype))
         self.data, self.grad, self._node, self._device = array, None, None, device
-        self._rg, self._retain, self._hooks = False, False, None
+        self._rg, self._retain, self._hooks, self._counter = False, False, None, None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -4564,7 +4650,7 @@ class Tensor(metaclass=_TensorMeta):
         return bool(self.item())
 
     def __array__(self, dtype=None, copy=None):
-        if self._rg and _grad_enabled:
+        if self._rg and _state.grad_enabled:
             # NumPy converts a tensor it cannot dispatch to a plain array (np.asarray(t),
             # np.array([t, u]), np.mean([t, u])): its gradient would be lost without a word
             raise RuntimeError(
@@ -4648,8 +4734,20 @@ class Tensor(metaclass=_TensorMeta):
         return handle
 
     def detach(self):
-        """The same data, cut from the graph."""
-        return _wrap(self.data, self._device)
+        """The same data, cut from the graph; it shares the version counter, so an in-place
+        change through either is seen by backward (as in PyTorch)."""
+        out = _wrap(self.data, self._device)
+        if self._counter is None:
+            with _changes_lock:
+                if self._counter is None:
+                    self._counter = _Version()
+        out._counter = self._counter
+        return out
+
+    @property
+    def _version(self):
+        """How many times this tensor's data was changed in place (torch's t._version)."""
+        return 0 if self._counter is None else self._counter.count
 
     def detach_(self):
         self._node, self._rg = None, False
@@ -5980,11 +6078,10 @@ _new_tensor = object.__new__
 
 
 class _HookHandle:
-    _next = 0
+    _ids = itertools.count(1)  # next() is atomic: handles made in two threads never share an id
 
     def __init__(self, hooks):
-        _HookHandle._next += 1
-        self.id, self._hooks = _HookHandle._next, hooks
+        self.id, self._hooks = next(_HookHandle._ids), hooks
 
     def remove(self):
         self._hooks.pop(self.id, None)
@@ -7262,7 +7359,7 @@ def _ufunc_outer(ufunc, a, b, dtype=None):
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     """Tensor.__array_ufunc__: record ufunc.method(*inputs) or refuse it (see above)."""
     tensors = _tensors(inputs)
-    grad = _grad_enabled and (builtins.any(t._rg for t in tensors) or _needs_grad(kwargs))
+    grad = _state.grad_enabled and (builtins.any(t._rg for t in tensors) or _needs_grad(kwargs))
     try:
         if method not in ("__call__", "reduce", "accumulate", "outer"):
             raise _NotRecorded(None)
@@ -9197,7 +9294,7 @@ def _linalg_svd(A, full_matrices=True):
 def svdvals(A):
     """The singular values (..., k) of A, descending (torch.linalg.svdvals)."""
     _check_matrices("svdvals", A)
-    if A._rg and _grad_enabled:
+    if A._rg and _state.grad_enabled:
         return _svd(A, False)[1]
     return _wrap(A._device.svd(A.data, False, False), A._device)
 
@@ -9221,7 +9318,7 @@ def eigvalsh(A, UPLO="L"):
     """The eigenvalues of the symmetric matrices A, ascending (torch.linalg.eigvalsh)."""
     _check_matrices("eigvalsh", A, square=True)
     _check_uplo("eigvalsh", UPLO)
-    if A._rg and _grad_enabled:
+    if A._rg and _state.grad_enabled:
         return _eigh(A if UPLO == "L" else A.mT)[0]
     a = A.data if UPLO == "L" else _mT(A._device, A.data)
     return _wrap(A._device.eigh(a)[0], A._device)
@@ -9510,7 +9607,7 @@ class Module:
             if g is None or set_to_none:
                 p.grad = None
             elif g._node is None and getattr(getattr(g.data, "flags", None), "writeable", True):
-                g._device.assign(g.data, 0)
+                _write(g, 0)
             else:  # a recorded gradient (create_graph) or read-only memory: new zeros
                 p.grad = _wrap(g._device.full(g.shape, 0, g.dtype), g._device)
 
@@ -9764,9 +9861,7 @@ class ModuleDict(Module):
 
 def _fill(tensor, host):
     """Write a host array into tensor's memory, in place."""
-    d = tensor._device
-    d.assign(tensor.data, d.array(np.asarray(host, dtype=tensor.dtype)))
-    return tensor
+    return _write(tensor, tensor._device.array(np.asarray(host, dtype=tensor.dtype)))
 
 
 def _random(generator):
@@ -9812,8 +9907,7 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 def constant_(tensor, val):
     """Fill with the value val."""
-    tensor._device.assign(tensor.data, val)
-    return tensor
+    return _write(tensor, val)
 
 
 def zeros_(tensor):
@@ -10067,7 +10161,7 @@ def _blend(buffer, value, momentum):
     """buffer <- (1 - momentum) buffer + momentum value, in place."""
     with no_grad():
         new = buffer * (1 - momentum) + value.detach() * momentum
-    buffer._device.assign(buffer.data, new.data)
+    _write(buffer, new.data)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -10826,7 +10920,7 @@ class BatchNorm1d(Module):
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             count = self.num_batches_tracked
-            count._device.assign(count.data, count._device.add(count.data, 1))
+            _write(count, count._device.add(count.data, 1))
             if self.momentum is None:  # a cumulative moving average
                 momentum = 1.0 / count.item()
         use_batch = self.training or (self.running_mean is None and self.running_var is None)
@@ -12150,7 +12244,7 @@ class _Reducer:
     def _ready(self, p):
         if not self.enabled:
             return
-        if self._finish not in _final_callbacks:  # the first gradient of this sweep
+        if self._finish not in _state.final_callbacks:  # the first gradient of this sweep
             for bucket in self.buckets:
                 bucket.pending = len(bucket.params)
             self.works, self.ready, self.next = [], set(), 0
@@ -12365,8 +12459,7 @@ def _zero_(t):
     writeable = getattr(getattr(t.data, "flags", None), "writeable", True)
     if t._rg or not writeable:  # a recorded gradient (create_graph), a view or a NumPy scalar
         return _zeros_like(t)
-    t._device.assign(t.data, 0)
-    return t
+    return _write(t, 0)
 
 
 class Optimizer:
@@ -12448,7 +12541,7 @@ class Optimizer:
                         continue
                     grad = -p.grad if group.get("maximize") else p.grad
                     new = self.update(p, grad, self.state.setdefault(p, {}), group)
-                    p._device.assign(p.data, new.data)
+                    _write(p, new.data)
         return loss
 
     def update(self, p, grad, state, group):
