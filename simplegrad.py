@@ -11920,12 +11920,17 @@ def save(obj, path):
 
     Atomic: the archive is written to a new file beside `path`, flushed to disk, then renamed
     over it, so a crash or an error leaves either the old file or the new one, never half of one.
+    A file replaced keeps its permission bits, as with torch.save, which writes in place.
     """
     arrays = {}
     tree = _pack(obj, "", arrays)
     arrays[_MANIFEST] = np.array(json.dumps({"format": "simplegrad", "version": 1,
                                              "tree": tree}))
     path = os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        mode = None
     for attempt in range(1000):  # a fresh name beside path; "x" never opens an existing file
         temporary = f"{path}.{os.getpid()}-{attempt}.tmp"
         try:
@@ -11937,6 +11942,8 @@ def save(obj, path):
         raise FileExistsError(f"save: cannot create a temporary file beside {path}")
     try:
         with file:
+            if mode is not None:  # set before any data is written (a 0600 file stays private)
+                os.chmod(temporary, mode)
             _write_npz(file, arrays)
             file.flush()
             os.fsync(file.fileno())

@@ -3,7 +3,7 @@
 A checkpoint either loads as exactly what was saved or raises ValueError naming the file:
 checked by corrupting every byte of a small one, truncating it at every length, and by
 hand-made archives whose table of contents is wrong. Also: the committed example checkpoints
-still load, and nothing is ever unpickled.
+still load, a replaced file keeps its permission bits, and nothing is ever unpickled.
 """
 
 import io
@@ -267,3 +267,18 @@ def test_arrays_of_every_layout_round_trip(tmp_path):
         assert back[key].flags.writeable, key
         np.testing.assert_array_equal(back[key], value)
     assert back["fortran"].flags.f_contiguous
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_save_keeps_the_permission_bits_of_the_file_it_replaces(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    sg.save({"w": sg.ones(2)}, path)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # a new file: as open() makes it
+    for mode in (0o600, 0o640, 0o444):
+        os.chmod(path, mode)
+        sg.save({"w": sg.zeros(2)}, path)
+        assert os.stat(path).st_mode & 0o777 == mode
+        np.testing.assert_array_equal(sg.load(path)["w"].numpy(), np.zeros(2, np.float32))
+    assert os.listdir(tmp_path) == ["ckpt.npz"]
