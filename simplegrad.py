@@ -11899,11 +11899,21 @@ class BCEWithLogitsLoss(_Loss):
 # A checkpoint is an ordinary .npz archive: one .npy member per array, named by its key path
 # ("fc.weight", "optimizer.state.0.exp_avg"), plus a member "__simplegrad__" holding, as JSON,
 # the structure around them (dicts, lists, numbers, strings), so that np.load can read it too.
+# load trusts nothing in the file: it reads every member whole (so that zipfile checks each
+# CRC), believes no length before checking it against the file's size, unpickles nothing, and
+# accepts only a table of contents that save could have written and that names exactly the
+# arrays present. Whatever is wrong, it raises ValueError naming the file.
 
 _MANIFEST = "__simplegrad__"
+# Containers (dicts, lists, tuples) nested in a saved object, at most. Each is at most three
+# levels of JSON in the table of contents ({"dict": [[key, node], ...]}), inside the manifest's
+# own object and a leaf's, so load refuses a deeper table before json parses it.
+_MAX_NESTING = 100
+_TOC_MAX_DEPTH = 3 * _MAX_NESTING + 2
+_READ_CHUNK = 1 << 24  # bytes of a member read at a time
 
 
-def _pack(obj, name, arrays):
+def _pack(obj, name, arrays, nesting=0):
     """obj as a JSON-able tree; its arrays are added to `arrays` under unique key paths."""
     if isinstance(obj, Tensor):
         return {"tensor": _add_array(arrays, name, obj.numpy())}
@@ -11914,16 +11924,20 @@ def _pack(obj, name, arrays):
     for kind in (bool, int, float, str):  # bool first: True is an int too
         if isinstance(obj, kind):
             return {kind.__name__: kind(obj)}
+    if isinstance(obj, (dict, list, tuple)) and nesting == _MAX_NESTING:
+        raise ValueError(f"save: containers nest more than {_MAX_NESTING} deep (at '{name}'), "
+                         "more than load accepts")
     if isinstance(obj, dict):
         items = []
         for key, value in obj.items():
             if isinstance(key, bool) or not isinstance(key, (str, int)):
                 raise TypeError(f"save: dict keys must be strings or ints, got {key!r}")
-            items.append([key, _pack(value, _join(name, str(key)), arrays)])
+            items.append([key, _pack(value, _join(name, str(key)), arrays, nesting + 1)])
         return {"dict": items}
     if isinstance(obj, (list, tuple)):
         kind = "tuple" if isinstance(obj, tuple) else "list"
-        return {kind: [_pack(v, _join(name, str(i)), arrays) for i, v in enumerate(obj)]}
+        return {kind: [_pack(v, _join(name, str(i)), arrays, nesting + 1)
+                       for i, v in enumerate(obj)]}
     if isinstance(obj, np.ndarray) or hasattr(obj, "__array__"):  # NumPy, torch, ...
         return {"ndarray": _add_array(arrays, name, np.asarray(obj))}
     raise TypeError(f"save: cannot save a {type(obj).__name__} (at '{name}'); a checkpoint "
@@ -11941,23 +11955,49 @@ def _add_array(arrays, name, array):
     return unique
 
 
-def _unpack(node, arrays):
-    """The object that _pack turned into `node`."""
+# the JSON types of the leaves that are stored in the table of contents itself
+_LEAF_TYPES = {"none": type(None), "bool": bool, "int": int, "float": float, "str": str}
+
+
+def _unpack(node, arrays, used):
+    """The object that _pack turned into `node`, checking that save could have written it; the
+    names of the arrays it takes from `arrays` are added to `used`, each at most once."""
+    if not isinstance(node, dict) or len(node) != 1:
+        raise ValueError(f"an entry of its table of contents is {str(node)[:60]}, not an "
+                         "object with one key")
     (kind, value), = node.items()
-    if kind == "tensor":
-        return Tensor(arrays[value])
-    if kind == "ndarray":
-        return arrays[value]
-    if kind == "scalar":
-        return arrays[value][()]
-    if kind == "dict":
-        return {key: _unpack(item, arrays) for key, item in value}
-    if kind in ("list", "tuple"):
-        items = [_unpack(item, arrays) for item in value]
+    if kind in ("tensor", "ndarray", "scalar"):
+        if not isinstance(value, str) or value not in arrays:
+            raise ValueError(f"its table of contents names an array {str(value)[:60]!r} that "
+                             "it does not hold")
+        if value in used:
+            raise ValueError(f"its table of contents names the array '{value}' twice")
+        used.add(value)
+        array = arrays[value]
+        if kind == "tensor":
+            return Tensor(array)
+        if kind == "ndarray":
+            return array
+        if array.ndim:
+            raise ValueError(f"the scalar '{value}' is an array of shape {array.shape}")
+        return array[()]
+    if kind == "dict" and isinstance(value, list):
+        items = {}
+        for item in value:
+            if not (isinstance(item, list) and len(item) == 2 and type(item[0]) in (str, int)):
+                raise ValueError(f"a dict item of its table of contents is {str(item)[:60]}, "
+                                 "not a [key, entry] pair with a string or int key")
+            if item[0] in items:
+                raise ValueError(f"a dict of its table of contents has the key {item[0]!r} twice")
+            items[item[0]] = _unpack(item[1], arrays, used)
+        return items
+    if kind in ("list", "tuple") and isinstance(value, list):
+        items = [_unpack(item, arrays, used) for item in value]
         return items if kind == "list" else tuple(items)
-    if kind in ("none", "bool", "int", "float", "str"):
+    if kind in _LEAF_TYPES and type(value) is _LEAF_TYPES[kind]:
         return value
-    raise ValueError(f"unknown entry kind {kind!r}")
+    raise ValueError(f"its table of contents has an entry {{{kind!r}: {str(value)[:60]}}} "
+                     "that save does not write")
 
 
 def _write_npz(file, arrays):
@@ -11974,12 +12014,17 @@ def save(obj, path):
 
     Atomic: the archive is written to a new file beside `path`, flushed to disk, then renamed
     over it, so a crash or an error leaves either the old file or the new one, never half of one.
+    A file replaced keeps its permission bits, as with torch.save, which writes in place.
     """
     arrays = {}
     tree = _pack(obj, "", arrays)
     arrays[_MANIFEST] = np.array(json.dumps({"format": "simplegrad", "version": 1,
                                              "tree": tree}))
     path = os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        mode = None
     for attempt in range(1000):  # a fresh name beside path; "x" never opens an existing file
         temporary = f"{path}.{os.getpid()}-{attempt}.tmp"
         try:
@@ -11991,6 +12036,8 @@ def save(obj, path):
         raise FileExistsError(f"save: cannot create a temporary file beside {path}")
     try:
         with file:
+            if mode is not None:  # set before any data is written (a 0600 file stays private)
+                os.chmod(temporary, mode)
             _write_npz(file, arrays)
             file.flush()
             os.fsync(file.fileno())
@@ -12003,34 +12050,168 @@ def save(obj, path):
         raise
 
 
+class _Bounded:
+    """A binary file whose reads never ask for more bytes than are left in it, so that a corrupt
+    length in a zip directory cannot make zipfile allocate more memory than the file's size."""
+
+    def __init__(self, file, size):
+        self._file, self._size = file, size
+
+    def read(self, n=-1):
+        left = builtins.max(self._size - self._file.tell(), 0)
+        return self._file.read(left if n is None or n < 0 else builtins.min(n, left))
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        return self._file.seek(offset, whence)
+
+    def tell(self):
+        return self._file.tell()
+
+    def seekable(self):
+        return True
+
+
+def _read_array(archive, info, size):
+    """The array in one .npy member of an archive of `size` bytes, read whole, so that zipfile
+    checks the member's CRC; its header is checked against the member's size first."""
+    name = info.filename
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ValueError(f"its member '{name}' is compressed (method {info.compress_type}); "
+                         "save stores members as they are")
+    if not info.file_size == info.compress_size <= size:
+        raise ValueError(f"its member '{name}' claims {info.file_size} bytes stored in "
+                         f"{info.compress_size}, in a file of {size}")
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise ValueError(f"its member '{name}' is in .npy format {version}, not 1.0 or 2.0")
+        if dtype.hasobject:
+            raise ValueError(f"its member '{name}' holds Python objects, which load never "
+                             "unpickles")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if builtins.min(shape, default=0) < 0 or member.tell() + nbytes != info.file_size:
+            raise ValueError(f"the .npy header of '{name}' ({dtype}, shape {shape}) does not "
+                             f"fit the member's {info.file_size} bytes")
+        array = np.empty(shape[::-1] if fortran_order else shape, dtype)
+        flat = array.reshape(-1).view(np.uint8) if nbytes else None
+        for start in range(0, nbytes, _READ_CHUNK):
+            want = builtins.min(_READ_CHUNK, nbytes - start)
+            chunk = member.read(want)
+            if len(chunk) != want:
+                raise ValueError(f"its member '{name}' is truncated")
+            flat[start:start + want] = np.frombuffer(chunk, np.uint8)
+    return array.T if fortran_order else array
+
+
+def _json_depth(text):
+    """How deeply the arrays and objects of a JSON text nest, found without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = builtins.max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _checkpoint_contents(arrays):
+    """The object that a checkpoint's arrays (its table of contents among them) hold."""
+    toc = arrays.pop(_MANIFEST)
+    if toc.shape != () or toc.dtype.kind != "U":
+        raise ValueError(f"its table of contents is a {toc.dtype} array of shape {toc.shape}, "
+                         "not a string")
+    text = toc.item()
+    depth = _json_depth(text)
+    if depth > _TOC_MAX_DEPTH:
+        raise ValueError(f"its table of contents nests {depth} deep, more than the "
+                         f"{_TOC_MAX_DEPTH} of the deepest object save writes")
+    manifest = json.loads(text)
+    if not (isinstance(manifest, dict) and manifest.keys() == {"format", "version", "tree"}
+            and manifest["format"] == "simplegrad"):
+        raise ValueError(f"its table of contents is not simplegrad's: {text[:60]}")
+    if type(manifest["version"]) is not int or manifest["version"] != 1:
+        raise ValueError(f"it is in format version {manifest['version']!r}; this simplegrad "
+                         "reads version 1")
+    used = set()
+    obj = _unpack(manifest["tree"], arrays, used)
+    if used != arrays.keys():
+        raise ValueError(f"it holds arrays that its table of contents does not name, such as "
+                         f"'{builtins.min(arrays.keys() - used)}'")
+    return obj
+
+
 def load(path):
     """Read a file written by save: tensors come back as Tensors on the default device, arrays
-    as arrays, numbers as numbers. Any other .npz loads as a dict of Tensors by member name."""
+    as arrays, numbers as numbers.
+
+    The whole file is checked (every member's CRC, every .npy header, the table of contents);
+    a damaged file, or one that save did not write (a plain .npz: read it with np.load), raises
+    ValueError naming the file. Nothing is unpickled.
+    """
     path = os.fspath(path)
     what = f"load: {path} is not a checkpoint written by simplegrad.save (an .npz archive)"
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{what}: {e}") from e
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{what}: it holds a single array (.npy)")
-    with archive:
+    corrupt = f"load: {path} is corrupt"
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        magic = file.read(6)
+        if not magic:
+            raise ValueError(f"{what}: it is empty")
+        if magic == b"\x93NUMPY":
+            raise ValueError(f"{what}: it holds a single array (.npy)")
+        # zipfile and NumPy's .npy reader raise many types on damaged bytes (BadZipFile,
+        # NotImplementedError for a strange compression method, RuntimeError for an "encrypted"
+        # member, OSError for a negative offset, ...): any of them, here, means a bad file.
+        # MemoryError is not one: every length is checked against the file's size first.
         try:
-            arrays = {name: archive[name] for name in archive.files}
-        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
-            raise ValueError(f"load: {path} is corrupt: {e}") from e
-    others = [name for name, array in arrays.items() if not isinstance(array, np.ndarray)]
-    if others:  # a zip archive of other files, such as one torch.save wrote
-        raise ValueError(f"{what}: it is a zip archive holding files other than arrays, such as "
-                         f"'{others[0]}'")
-    if _MANIFEST not in arrays:
-        return {name: Tensor(array) for name, array in arrays.items()}
-    try:
-        manifest = json.loads(str(arrays.pop(_MANIFEST)))
-        return _unpack(manifest["tree"], arrays)
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f"load: {path} is corrupt: its table of contents does not match its "
-                         f"arrays ({type(e).__name__}: {e})") from e
+            archive = zipfile.ZipFile(_Bounded(file, size))
+        except MemoryError:
+            raise
+        except Exception as e:
+            if magic.startswith(b"PK"):
+                raise ValueError(f"{corrupt} (truncated?): {e}") from e
+            raise ValueError(f"{what}: it is not a zip archive") from e
+        with archive:
+            try:
+                infos = archive.infolist()
+                for info in infos:  # opening a member checks its header against the directory
+                    archive.open(info).close()
+            except MemoryError:
+                raise
+            except Exception as e:
+                raise ValueError(f"{corrupt}: {e}") from e
+            names = [info.filename for info in infos]
+            others = [name for name in names if not name.endswith(".npy")]
+            if others:  # a zip archive of other files, such as one torch.save wrote
+                raise ValueError(f"{what}: it is a zip archive holding files other than "
+                                 f"arrays, such as '{others[0]}'")
+            if _MANIFEST + ".npy" not in names:
+                raise ValueError(f"{what}, or is damaged: it has no table of contents "
+                                 f"('{_MANIFEST}.npy'); np.load reads a plain .npz")
+            if len(set(names)) < len(names):
+                raise ValueError(f"{corrupt}: its zip directory lists a member twice")
+            try:
+                arrays = {info.filename[:-4]: _read_array(archive, info, size)
+                          for info in infos}
+                return _checkpoint_contents(arrays)
+            except MemoryError:
+                raise
+            except Exception as e:
+                raise ValueError(f"{corrupt}: {e}") from e
 
 
 # ---- data --------------------------------------------------------------------------------------
