@@ -6293,10 +6293,11 @@ def _index_key(t, key):
     return tuple(out)
 
 
-def _bitwise(kernel, x, other=None, reverse=False):
+def _bitwise(kernel, x, *other, reverse=False):
     """A bitwise device kernel on integer or bool tensors (on bool: logical and, or, xor, not);
     no gradient, since neither kind can require one."""
-    operands = (x,) if other is None else _operands(kernel, x, other, reverse)
+    # other is a tuple, so that t & None is refused rather than taken for a unary op
+    operands = (x,) if not other else _operands(kernel, x, other[0], reverse)
     for t in operands:
         if t.dtype.kind not in "biu" or (kernel.endswith("shift") and t.dtype == np.bool_):
             shapes = " and ".join(str(t.shape) for t in operands)
