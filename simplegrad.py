@@ -5121,6 +5121,7 @@ class Tensor(metaclass=_TensorMeta):
         """Variance with Bessel's correction by default (PyTorch's `correction=1`)."""
         axes, keep = _reduction_args("var", self, axis, dim, keepdims, keepdim)
         if unbiased is not None:
+            _flag("var", "unbiased", unbiased)
             correction = int(unbiased)
         if ddof is not None:
             correction = ddof
@@ -5162,6 +5163,7 @@ class Tensor(metaclass=_TensorMeta):
     def _max_or_min(self, axis, keepdims, dim, keepdim, reduce, arg):
         axis = dim if axis is None else axis
         keep = keepdims if keepdim is None else keepdim
+        _flag("max/min", "keepdim", keep)
         if axis is None:
             return reduce()
         if not isinstance(axis, (int, np.integer)):
@@ -5272,6 +5274,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def count_nonzero(self, dim=None):
         """How many elements are nonzero, over dims (int64)."""
+        _reduction_args("count_nonzero", self, dim, None, False, None)  # checks dim
         return (self != 0).sum(dim=dim).astype(np.int64)
 
     def nansum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
@@ -5299,6 +5302,7 @@ class Tensor(metaclass=_TensorMeta):
     def median(self, dim=None, keepdim=False):
         """The lower median: of all elements (a value, its gradient to that element), or along
         dim -> (values, indices); a nan anywhere makes it nan, as torch.median."""
+        _flag("median", "keepdim", keepdim)
         if dim is None:
             return _shared_pick(self, self.detach().reshape(-1).median(0).values)
         axis = _axis("median", self, dim)
@@ -5323,6 +5327,7 @@ class Tensor(metaclass=_TensorMeta):
         """Indices that sort along dim; ties keep their order, and nan sorts last (ascending),
         as torch.sort(stable=True) does. `stable` is accepted: the sort always is."""
         axis = _axis("argsort", self, dim if axis is None else axis)
+        _flag("argsort", "descending", descending)
         d = self._device
         if self.ndim == 0:
             return _wrap(d.full((), 0, np.int64), d)
@@ -5342,6 +5347,7 @@ class Tensor(metaclass=_TensorMeta):
     def topk(self, k, dim=-1, largest=True, sorted=True):
         """The k largest (or smallest) elements along dim and their indices, in order."""
         axis = _axis("topk", self, dim)
+        _flag("topk", "largest", largest)
         n = self.shape[axis] if self.ndim else 1
         k = _int("topk", "k", k)
         if not 0 <= k <= n:
@@ -5355,6 +5361,7 @@ class Tensor(metaclass=_TensorMeta):
     def kthvalue(self, k, dim=-1, keepdim=False):
         """The k-th smallest element along dim (k from 1) and its index."""
         axis = _axis("kthvalue", self, dim)
+        _flag("kthvalue", "keepdim", keepdim)
         n = self.shape[axis] if self.ndim else 1
         k = _int("kthvalue", "k", k)
         if not 1 <= k <= n:
@@ -10075,48 +10082,57 @@ def linear(input, weight, bias=None):
 
 def relu(input, inplace=False):
     """max(x, 0)."""
+    input = _tensor(input, None, "relu")
     return input.relu()
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x where x > 0, else negative_slope x."""
+    input = _tensor(input, None, "leaky_relu")
     return input.leaky_relu(negative_slope)
 
 
 def gelu(input, approximate="none"):
     """x Phi(x), or its tanh approximation (approximate='tanh')."""
+    input = _tensor(input, None, "gelu")
     return input.gelu(approximate)
 
 
 def sigmoid(input):
     """1 / (1 + e^-x)."""
+    input = _tensor(input, None, "sigmoid")
     return input.sigmoid()
 
 
 def tanh(input):
     """Hyperbolic tangent."""
+    input = _tensor(input, None, "tanh")
     return input.tanh()
 
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + e^(beta x)) / beta, and x where beta x > threshold."""
+    input = _tensor(input, None, "softplus")
     return input.softplus(beta, threshold)
 
 
 def softmax(input, dim=-1, dtype=None):
     """exp(x) / sum(exp(x)) along dim (None: PyTorch's legacy choice, see _implicit_dim)."""
+    input = _tensor(input, None, "softmax")
     x = input if dtype is None else input.astype(dtype)
     return x.softmax(_implicit_dim(input, dim))
 
 
 def log_softmax(input, dim=-1, dtype=None):
     """x - logsumexp(x) along dim."""
+    input = _tensor(input, None, "log_softmax")
     x = input if dtype is None else input.astype(dtype)
     return x.log_softmax(_implicit_dim(input, dim))
 
 
 def softmin(input, dim=None, dtype=None):
     """softmax(-x) along dim."""
+    input = _tensor(input, None, "softmin")
     x = input if dtype is None else input.astype(dtype)
     return (-x).softmax(_implicit_dim(input, dim))
 
@@ -10135,12 +10151,14 @@ def _implicit_dim(input, dim):
 
 def elu(input, alpha=1.0, inplace=False):
     """x for x > 0, alpha (e^x - 1) otherwise."""
+    input = _tensor(input, None, "elu")
     _real("elu", "alpha", alpha)
     return where(input > 0, input, alpha * input.clamp(max=0).expm1())
 
 
 def celu(input, alpha=1.0, inplace=False):
     """x for x > 0, alpha (e^(x / alpha) - 1) otherwise."""
+    input = _tensor(input, None, "celu")
     _real("celu", "alpha", alpha)
     return where(input > 0, input, alpha * (input.clamp(max=0) / alpha).expm1())
 
@@ -10150,11 +10168,13 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804
 
 def selu(input, inplace=False):
     """scale * elu(x, alpha), with the self-normalising constants of Klambauer et al."""
+    input = _tensor(input, None, "selu")
     return _SELU_SCALE * elu(input, _SELU_ALPHA)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """x clamped to [min_val, max_val]; the gradient is zero at the bounds (as PyTorch)."""
+    input = _tensor(input, None, "hardtanh")
     if _real("hardtanh", "min_val", min_val) > _real("hardtanh", "max_val", max_val):
         raise ValueError(f"hardtanh: min_val {min_val} is greater than max_val {max_val}")
     return where(input <= min_val, min_val, where(input >= max_val, max_val, input))
@@ -10162,41 +10182,49 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
 def relu6(input, inplace=False):
     """min(max(x, 0), 6)."""
+    input = _tensor(input, None, "relu6")
     return hardtanh(input, 0.0, 6.0)
 
 
 def hardsigmoid(input, inplace=False):
     """x / 6 + 1/2 clamped to [0, 1]."""
+    input = _tensor(input, None, "hardsigmoid")
     return where(input <= -3, 0.0, where(input >= 3, 1.0, input / 6 + 0.5))
 
 
 def hardswish(input, inplace=False):
     """x hardsigmoid(x)."""
+    input = _tensor(input, None, "hardswish")
     return where(input <= -3, 0.0, where(input >= 3, input, input * (input + 3) / 6))
 
 
 def silu(input, inplace=False):
     """x sigmoid(x) (swish)."""
+    input = _tensor(input, None, "silu")
     return input * input.sigmoid()
 
 
 def mish(input, inplace=False):
     """x tanh(softplus(x))."""
+    input = _tensor(input, None, "mish")
     return input * input.softplus(threshold=math.inf).tanh()
 
 
 def softsign(input):
     """x / (1 + |x|)."""
+    input = _tensor(input, None, "softsign")
     return input / (input.abs() + 1)
 
 
 def logsigmoid(input):
     """log(1 / (1 + e^-x)) = -softplus(-x)."""
+    input = _tensor(input, None, "logsigmoid")
     return -(-input).softplus(threshold=math.inf)
 
 
 def glu(input, dim=-1):
     """a sigmoid(b), with a and b the two halves of input along dim."""
+    input = _tensor(input, None, "glu")
     n = input.shape[_axis("glu", input, dim)] if input.ndim else 0
     if n % 2:
         raise ValueError(f"glu: the size of dim {dim} must be even, got shape {input.shape}")
@@ -10206,11 +10234,13 @@ def glu(input, dim=-1):
 
 def tanhshrink(input):
     """x - tanh(x)."""
+    input = _tensor(input, None, "tanhshrink")
     return input - input.tanh()
 
 
 def softshrink(input, lambd=0.5):
     """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    input = _tensor(input, None, "softshrink")
     if _real("softshrink", "lambd", lambd) < 0:
         raise ValueError(f"softshrink: lambd must be at least 0, got {lambd}")
     return where(input > lambd, input - lambd, where(input < -lambd, input + lambd, 0.0))
@@ -10218,23 +10248,27 @@ def softshrink(input, lambd=0.5):
 
 def hardshrink(input, lambd=0.5):
     """x where |x| > lambd, else 0."""
+    input = _tensor(input, None, "hardshrink")
     return input.hardshrink(lambd)
 
 
 def threshold(input, threshold, value, inplace=False):
     """x where x > threshold, else value."""
+    input = _tensor(input, None, "threshold")
     _reals("threshold", threshold=threshold, value=value)
     return where(input > threshold, input, value)
 
 
 def prelu(input, weight):
     """x for x > 0, weight x otherwise; weight has 1 or C (input's dim 1) elements."""
+    input = _tensor(input, None, "prelu")
     return input.prelu(weight)
 
 
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     """Leaky ReLU with slope (lower + upper) / 2, or when training a slope drawn uniformly from
     [lower, upper] for each element (from simplegrad's generator, manual_seed)."""
+    input = _tensor(input, None, "rrelu")
     _reals("rrelu", lower=lower, upper=upper)
     if not training:
         return input.leaky_relu((lower + upper) / 2)
@@ -10246,6 +10280,7 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
 def dropout(input, p=0.5, training=True):
     """Zero each element with probability p and scale the rest by 1 / (1 - p) when training;
     the identity otherwise. The mask comes from simplegrad's generator (manual_seed)."""
+    input = _tensor(input, None, "dropout")
     if not 0.0 <= _real("dropout", "p", p) <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
@@ -10259,6 +10294,7 @@ def dropout(input, p=0.5, training=True):
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing dims `normalized_shape` (mean 0, biased variance 1), then
     scale by weight and shift by bias."""
+    input = _tensor(input, None, "layer_norm")
     shape = _ntuple("layer_norm", normalized_shape, 1, "normalized_shape")
     if input.shape[builtins.max(input.ndim - len(shape), 0):] != shape or input.ndim < len(shape):
         raise ValueError(f"layer_norm: normalized_shape {shape} does not match the trailing "
@@ -10283,6 +10319,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """Normalise each channel (dim 1) over the batch and any trailing dims: with the batch's
     statistics when training (and then update the running ones in place, the variance
     unbiased, as torch), else with running_mean and running_var."""
+    input = _tensor(input, None, "batch_norm")
     if input.ndim < 2:
         raise ValueError(f"batch_norm: needs an input of shape (N, C, ...), got {input.shape}")
     axes = (0,) + tuple(range(2, input.ndim))
@@ -10327,6 +10364,7 @@ def embedding(input, weight, padding_idx=None):
 
 def pad(input, pad, mode="constant", value=0.0):
     """Pad with a constant, in F.pad's order: (last_before, last_after, prev_before, ...)."""
+    input = _tensor(input, None, "pad")
     if mode != "constant":
         raise NotImplementedError(f"pad: only mode 'constant' is implemented, not {mode!r}")
     return input.pad(pad, value)
@@ -10338,7 +10376,7 @@ def _score_mask(op, mask, scores, attend):
     """An attention mask as a tensor to add to the scores: a float mask as it is, a bool mask
     as 0 where it equals `attend` and -inf elsewhere (torch's F.scaled_dot_product_attention
     says True for "may attend", nn.MultiheadAttention True for "may not")."""
-    mask = _as_tensor(mask, scores)
+    mask = _as_tensor(mask, scores, op)
     if mask.dtype == np.bool_:
         d = scores._device
         inf = d.full((), -math.inf, scores.dtype)
@@ -10378,6 +10416,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     a query may attend to a key, a float one is added to the scores; is_causal lets query i
     attend to keys 0..i. dropout_p drops attention weights (always: pass 0 in evaluation)."""
     op = "scaled_dot_product_attention"
+    query, key, value = (_tensor(t, None, op) for t in (query, key, value))
+    _real(op, "dropout_p", dropout_p)
     if builtins.min(query.ndim, key.ndim, value.ndim) < 2 or query.shape[-1] != key.shape[-1] \
             or key.shape[-2] != value.shape[-2]:
         raise ValueError(f"{op}: expected query (..., L, E), key (..., S, E) and value "
@@ -10460,6 +10500,7 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
                          "positive ints")
     n, c = x.shape[:2]
     out_channels = weight.shape[0]
+    groups = _int(op, "groups", groups)
     if groups < 1 or c % groups or out_channels % groups:
         raise ValueError(f"{op}: groups={groups} must divide the input channels ({c}, input "
                          f"shape {input.shape}) and the output channels ({out_channels}, weight "
@@ -10531,6 +10572,7 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
         raise ValueError(f"{op}: output_padding {extra} must be smaller than stride {stride} "
                          f"or dilation {dilation}")
     n, c = x.shape[:2]
+    groups = _int(op, "groups", groups)
     if groups < 1 or c % groups or weight.shape[0] != c:
         raise ValueError(f"{op}: an input of shape {input.shape} and a weight of shape "
                          f"{weight.shape} (in_channels, out_channels / groups, *kernel) do not "
@@ -10764,7 +10806,8 @@ def adaptive_avg_pool2d(input, output_size):
     if len(size) != 2:
         raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or 2 values, "
                          f"got {output_size!r}")
-    size = tuple(m if s is None else int(s) for s, m in zip(size, x.shape[2:]))
+    size = tuple(m if s is None else _int("adaptive_avg_pool2d", "output_size", s)
+                 for s, m in zip(size, x.shape[2:]))
     if builtins.min(size) < 1 or builtins.min(x.shape[2:]) < 1:
         raise ValueError(f"adaptive_avg_pool2d: output_size {size} and input shape "
                          f"{input.shape} must be positive")
@@ -11045,10 +11088,18 @@ class BatchNorm1d(Module):
 
     def forward(self, input):
         """batch_norm with the batch's statistics when training, the running ones in eval."""
+        input = _tensor(input, None, type(self).__name__)
         if input.ndim not in self._input_dims:
             dims = " or ".join(f"{n}-D" for n in self._input_dims)
             raise ValueError(f"{type(self).__name__}: expected a {dims} input, got shape "
                              f"{input.shape}")
+        # checked here, before num_batches_tracked counts the batch
+        if input.shape[1] != self.num_features:
+            raise RuntimeError(f"{type(self).__name__}: expected {self.num_features} channels "
+                               f"(dim 1), got an input of shape {input.shape}")
+        if self.training and _count(input.shape, (0,) + tuple(range(2, input.ndim))) <= 1:
+            raise ValueError(f"{type(self).__name__}: expected more than 1 value per channel "
+                             f"when training, got input of shape {input.shape}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             count = self.num_batches_tracked
@@ -11493,7 +11544,7 @@ def _gru_step(gi, gh, h):
 
 def _check_state(name, what, state, shape, input):
     """state as a Tensor of `shape`, or a ValueError naming the layer and the shapes."""
-    state = _as_tensor(state, input)
+    state = _as_tensor(state, input, name)
     if state.shape != shape:
         raise ValueError(f"{name}: expected {what} of shape {shape} for an input of shape "
                          f"{input.shape}, got {state.shape}")
@@ -11561,7 +11612,7 @@ class _RNNBase(Module):
         """(output, final states as a tuple): every layer and direction over input. hx is None
         or a tuple of initial states, each (layers * directions, batch, hidden)."""
         name = type(self).__name__
-        input = _as_tensor(input, next(self.parameters()))
+        input = _as_tensor(input, next(self.parameters()), name)
         if input.ndim not in (2, 3):
             raise ValueError(f"{name}: expected a 2-D (unbatched) or 3-D (batched) input, got "
                              f"shape {input.shape}")
@@ -11715,7 +11766,7 @@ class _CellBase(Module):
     def _inputs(self, input, hx, state_names):
         """(input (N, input_size), [states (N, hidden)], batched) after the checks."""
         name = type(self).__name__
-        input = _as_tensor(input, self.weight_ih)
+        input = _as_tensor(input, self.weight_ih, name)
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected an input of shape (N, {self.input_size}) or "
                              f"({self.input_size},), got {input.shape}")
@@ -11813,8 +11864,9 @@ class MultiheadAttention(Module):
         key_padding_mask (N, S), attn_mask (L, S) or (N * heads, L, S); True where a query
         may NOT attend (or a float added to the scores)."""
         name, e, heads = "MultiheadAttention", self.embed_dim, self.num_heads
-        like = next(t for t in (query, key, value) if isinstance(t, Tensor))
-        q, k, v = (_as_tensor(t, like) for t in (query, key, value))
+        like = next((t for t in (query, key, value) if isinstance(t, Tensor)),
+                    self.in_proj_weight)
+        q, k, v = (_as_tensor(t, like, name) for t in (query, key, value))
         batched = q.ndim == 3
         if q.ndim not in (2, 3) or k.ndim != q.ndim or v.shape != k.shape \
                 or {q.shape[-1], k.shape[-1]} != {e}:
