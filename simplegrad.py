@@ -5414,7 +5414,7 @@ class Tensor(metaclass=_TensorMeta):
     # ---- movement ---------------------------------------------------------------------------
     def reshape(self, *shape):
         shape = _shape_arg("reshape", shape, "shape")
-        if builtins.any(n < -1 for n in shape):
+        if builtins.min(shape, default=0) < -1:
             raise RuntimeError(f"reshape: invalid size {builtins.min(shape)} in shape {shape} "
                                "(only -1 may be negative: it stands for the inferred size)")
         if -1 in shape:
@@ -6155,6 +6155,8 @@ def _result_dtype(a, b):
 def _as_int(value):
     """value as an int if it is an integer (an int, a NumPy integer, a 0-d integer tensor),
     else None: floats, bools, None and strings are not, as in torch."""
+    if type(value) is int:  # the common case first
+        return value
     if isinstance(value, Tensor):
         return int(value.item()) if value.ndim == 0 and value.dtype.kind in "iu" else None
     if isinstance(value, (bool, np.bool_)):
@@ -6176,6 +6178,8 @@ def _int(op, what, value):
 def _ints(op, what, values):
     """A sequence of integer arguments as a tuple of ints (a TypeError naming op otherwise)."""
     values = tuple(values)
+    if builtins.all(type(v) is int for v in values):  # the common case, without a copy
+        return values
     out = tuple(_as_int(v) for v in values)
     if None in out:
         bad = values[out.index(None)]
@@ -6220,7 +6224,7 @@ def _shape_arg(op, shape, what="size"):
 def _new_shape(op, shape):
     """The shape of a new tensor: ints, none negative (a RuntimeError, as in torch)."""
     shape = _shape_arg(op, shape)
-    if builtins.any(n < 0 for n in shape):
+    if builtins.min(shape, default=0) < 0:
         raise RuntimeError(f"{op}: cannot make a tensor of negative size {shape}")
     return shape
 
@@ -6325,13 +6329,13 @@ def _check_divisor(op, x, y):
 
 def _check_index_range(op, index, n, axis, shape):
     """Indices of gather, scatter and index_* must lie in [0, n), as in PyTorch."""
+    if not index.numel():
+        return
     d = index._device
-    if index.numel() and _any(d, d.logical_not(d.mul(d.greater_equal(index.data, 0),
-                                                     d.less(index.data, n)))):
-        host = np.asarray(d.to_host(index.data))
-        bad = host[(host < 0) | (host >= n)].flat[0]
-        raise IndexError(f"{op}: index {bad} is out of range [0, {n}) for dim {axis} of a "
-                         f"tensor of shape {shape}")
+    low, high = (int(d.to_host(extreme(index.data))) for extreme in (d.min, d.max))
+    if low < 0 or high >= n:
+        raise IndexError(f"{op}: index {low if low < 0 else high} is out of range [0, {n}) for "
+                         f"dim {axis} of a tensor of shape {shape}")
 
 
 def _accumulating(x, dtype=None):
