@@ -4536,12 +4536,28 @@ def _is_float(dtype):
     return dtype.kind in "fc"
 
 
-def _host_array(data, dtype):
-    """Python scalars and (nested) lists: floats become float32, ints int64 (DESIGN)."""
-    arr = np.asarray(data, dtype=dtype)
-    if dtype is None and arr.dtype == np.float64:
-        arr = arr.astype(np.float32)
-    return arr
+def _describe(value):
+    """A bad argument for an error message: its type and (shortened) value."""
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return text if value is None else f"{type(value).__name__} {text}"
+
+
+def _numbers_only(op, data, array):
+    """Raise a TypeError naming op unless array (made from data) holds numbers or bools."""
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"{op}: expected a tensor, a number or an array of numbers, got "
+                        f"{_describe(data)}")
+
+
+def _host_array(data, dtype, op="Tensor"):
+    """Python scalars and (nested) lists: floats become float32, ints int64 (DESIGN); strings,
+    None and other objects are refused (NumPy would make an object or string array)."""
+    arr = np.asarray(data)
+    _numbers_only(op, data, arr)
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    return arr.astype(np.float32) if arr.dtype == np.float64 else arr
 
 
 class Tensor(metaclass=_TensorMeta):
@@ -4564,6 +4580,8 @@ class Tensor(metaclass=_TensorMeta):
                 raise RuntimeError(f"Tensor: the data is on {data._device}, not {device}")
             array = data.data if dtype is None else device.astype(data.data, dtype)
         elif isinstance(data, (np.ndarray, np.generic)) or hasattr(data, "__dlpack__"):
+            if isinstance(data, (np.ndarray, np.generic)):
+                _numbers_only("Tensor", data, data)
             try:
                 array = device.array(data, dtype)
             except NotImplementedError:
@@ -4575,8 +4593,8 @@ class Tensor(metaclass=_TensorMeta):
             array = device.array(_host_array(data, dtype))
         self.data, self.grad, self._node, self._device = array, None, None, device
         self._rg, self._retain, self._hooks, self._counter = False, False, None, None
-        if requires_grad:
-            self.requires_grad_(True)
+        if requires_grad is not False:
+            self.requires_grad_(requires_grad)
 
     # ---- properties -------------------------------------------------------------------------
     @property
@@ -4686,6 +4704,7 @@ class Tensor(metaclass=_TensorMeta):
     # ---- autograd ---------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
         """Mark this leaf as needing a gradient (in place); returns self."""
+        _flag("requires_grad_", "requires_grad", requires_grad)
         if requires_grad and not _is_float(self.dtype):
             raise RuntimeError(f"requires_grad: only floating-point tensors can require "
                                f"gradients, this one is {self.dtype} of shape {self.shape}")
@@ -4893,9 +4912,10 @@ class Tensor(metaclass=_TensorMeta):
 
     def dot(self, other):
         """Inner product of two 1-D tensors."""
-        if self.ndim != 1 or _tensor(other).ndim != 1:
+        other = _tensor(other, self, "dot")
+        if self.ndim != 1 or other.ndim != 1:
             raise RuntimeError(f"dot: needs two 1-D tensors, got shapes {self.shape} and "
-                               f"{_tensor(other).shape}")
+                               f"{other.shape}")
         return matmul(self, other)
 
     def einsum(self, subscripts, *others):
@@ -4903,27 +4923,31 @@ class Tensor(metaclass=_TensorMeta):
         return einsum(subscripts, self, *others)
 
     # ---- comparisons (no gradient) ----------------------------------------------------------
-    def _compare(self, other, kernel):
-        x, y = _operands("compare", self, other)
+    def _compare(self, other, op, kernel):
+        x, y = _operands(op, self, other)
         return _wrap(kernel(x._device)(x.data, y.data), x._device)
 
     def __eq__(self, other):
-        return self._compare(other, lambda d: d.equal)
+        if _not_numbers(other):  # t == None is False, as in torch (Python compares identities)
+            return NotImplemented
+        return self._compare(other, "eq", lambda d: d.equal)
 
     def __ne__(self, other):
-        return self._compare(other, lambda d: d.not_equal)
+        if _not_numbers(other):
+            return NotImplemented
+        return self._compare(other, "ne", lambda d: d.not_equal)
 
     def __lt__(self, other):
-        return self._compare(other, lambda d: d.less)
+        return self._compare(other, "lt", lambda d: d.less)
 
     def __le__(self, other):
-        return self._compare(other, lambda d: d.less_equal)
+        return self._compare(other, "le", lambda d: d.less_equal)
 
     def __gt__(self, other):
-        return self._compare(other, lambda d: d.greater)
+        return self._compare(other, "gt", lambda d: d.greater)
 
     def __ge__(self, other):
-        return self._compare(other, lambda d: d.greater_equal)
+        return self._compare(other, "ge", lambda d: d.greater_equal)
 
     # ---- bitwise and logical: integer bits on integer tensors, and/or/not on bool ------------
     def __and__(self, other):
@@ -4980,21 +5004,25 @@ class Tensor(metaclass=_TensorMeta):
         return self >> other
 
     def logical_and(self, other):
-        return (self != 0) & (_tensor(other, self) != 0)
+        return (self != 0) & (_tensor(other, self, "logical_and") != 0)
 
     def logical_or(self, other):
-        return (self != 0) | (_tensor(other, self) != 0)
+        return (self != 0) | (_tensor(other, self, "logical_or") != 0)
 
     def logical_xor(self, other):
-        return (self != 0) != (_tensor(other, self) != 0)
+        return (self != 0) != (_tensor(other, self, "logical_xor") != 0)
 
     def logical_not(self):
         return self == 0
 
     def eq(self, other):
+        if _not_numbers(other):  # where == falls back to Python's identity test
+            _numbers("eq", other)  # raises the TypeError naming eq
         return self == other
 
     def ne(self, other):
+        if _not_numbers(other):
+            _numbers("ne", other)
         return self != other
 
     def lt(self, other):
@@ -5084,8 +5112,8 @@ class Tensor(metaclass=_TensorMeta):
 
     def lerp(self, end, weight):
         """self + weight (end - self), computed from the nearer end as PyTorch does."""
-        end = _tensor(end, self)
-        w = _tensor(weight, self)
+        end = _tensor(end, self, "lerp")
+        w = _tensor(weight, self, "lerp")
         near_start = w.abs() < 0.5
         return where(near_start, self + w * (end - self), end - (end - self) * (1 - w))
 
@@ -5100,18 +5128,22 @@ class Tensor(metaclass=_TensorMeta):
         return self.floor_divide(other)
 
     def __rfloordiv__(self, other):
-        return _tensor(other, self).floor_divide(self)
+        return _tensor(other, self, "floor_divide").floor_divide(self)
 
     def __mod__(self, other):
         return self.remainder(other)
 
     def __rmod__(self, other):
-        return _tensor(other, self).remainder(self)
+        return _tensor(other, self, "remainder").remainder(self)
 
     def clamp(self, min=None, max=None):
         """Limit to [min, max]; bounds may be numbers or tensors."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
+        for what, bound in (("min", min), ("max", max)):
+            if bound is not None and _not_numbers(bound):
+                raise TypeError(f"clamp: {what} must be a number or a tensor, not "
+                                f"{_describe(bound)}")
         if not _is_float(self.dtype) and builtins.any(isinstance(b, (float, np.floating))
                                                       for b in (min, max)):
             return _floating(self).clamp(min, max)  # PyTorch's promotion: float32
@@ -5134,6 +5166,7 @@ class Tensor(metaclass=_TensorMeta):
         return _where(self._device.greater(self.data, 0), self, _lift(0, self))
 
     def leaky_relu(self, negative_slope=0.01):
+        _real("leaky_relu", "negative_slope", negative_slope)
         return _where(self._device.greater(self.data, 0), self, self * negative_slope)
 
     def gelu(self, approximate="none"):
@@ -5147,6 +5180,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def softplus(self, beta=1.0, threshold=20.0):
         """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
+        _reals("softplus", beta=beta, threshold=threshold)
         z = self * beta
         # softplus z = max(z, 0) + log(1 + e^-|z|); -|z| is written so its slope at 0 is 1
         negabs = _where(self._device.greater(z.data, 0), -z, z)
@@ -5155,11 +5189,12 @@ class Tensor(metaclass=_TensorMeta):
 
     def hardshrink(self, lambd=0.5):
         """x where |x| > lambd, else 0."""
+        _real("hardshrink", "lambd", lambd)
         return where((self > lambd) | (self < -lambd), self, 0.0)
 
     def prelu(self, weight):
         """x for x > 0, weight x otherwise; weight holds one slope, or one per channel (dim 1)."""
-        weight = _tensor(weight, self)
+        weight = _tensor(weight, self, "prelu")
         channels = self.shape[1] if self.ndim >= 2 else 1
         if weight.ndim > 1 or weight.numel() not in (1, channels):
             raise ValueError(f"prelu: weight of shape {weight.shape} must hold 1 or {channels} "
@@ -5184,9 +5219,11 @@ class Tensor(metaclass=_TensorMeta):
         """Variance with Bessel's correction by default (PyTorch's `correction=1`)."""
         axes, keep = _reduction_args("var", self, axis, dim, keepdims, keepdim)
         if unbiased is not None:
+            _flag("var", "unbiased", unbiased)
             correction = int(unbiased)
         if ddof is not None:
             correction = ddof
+        _real("var", "correction", correction)
         x = _floating(self)
         centered = x - x.mean(axes, keepdims=True)
         count = _count(self.shape, axes)
@@ -5224,6 +5261,7 @@ class Tensor(metaclass=_TensorMeta):
     def _max_or_min(self, axis, keepdims, dim, keepdim, reduce, arg):
         axis = dim if axis is None else axis
         keep = keepdims if keepdim is None else keepdim
+        _flag("max/min", "keepdim", keep)
         if axis is None:
             return reduce()
         if not isinstance(axis, (int, np.integer)):
@@ -5334,6 +5372,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def count_nonzero(self, dim=None):
         """How many elements are nonzero, over dims (int64)."""
+        _reduction_args("count_nonzero", self, dim, None, False, None)  # checks dim
         return (self != 0).sum(dim=dim).astype(np.int64)
 
     def nansum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
@@ -5361,6 +5400,7 @@ class Tensor(metaclass=_TensorMeta):
     def median(self, dim=None, keepdim=False):
         """The lower median: of all elements (a value, its gradient to that element), or along
         dim -> (values, indices); a nan anywhere makes it nan, as torch.median."""
+        _flag("median", "keepdim", keepdim)
         if dim is None:
             return _shared_pick(self, self.detach().reshape(-1).median(0).values)
         axis = _axis("median", self, dim)
@@ -5385,6 +5425,7 @@ class Tensor(metaclass=_TensorMeta):
         """Indices that sort along dim; ties keep their order, and nan sorts last (ascending),
         as torch.sort(stable=True) does. `stable` is accepted: the sort always is."""
         axis = _axis("argsort", self, dim if axis is None else axis)
+        _flag("argsort", "descending", descending)
         d = self._device
         if self.ndim == 0:
             return _wrap(d.full((), 0, np.int64), d)
@@ -5404,7 +5445,9 @@ class Tensor(metaclass=_TensorMeta):
     def topk(self, k, dim=-1, largest=True, sorted=True):
         """The k largest (or smallest) elements along dim and their indices, in order."""
         axis = _axis("topk", self, dim)
+        _flag("topk", "largest", largest)
         n = self.shape[axis] if self.ndim else 1
+        k = _int("topk", "k", k)
         if not 0 <= k <= n:
             raise IndexError(f"topk: k ({k}) is out of range for dim {dim} of size {n} "
                              f"(shape {self.shape})")
@@ -5416,7 +5459,9 @@ class Tensor(metaclass=_TensorMeta):
     def kthvalue(self, k, dim=-1, keepdim=False):
         """The k-th smallest element along dim (k from 1) and its index."""
         axis = _axis("kthvalue", self, dim)
+        _flag("kthvalue", "keepdim", keepdim)
         n = self.shape[axis] if self.ndim else 1
+        k = _int("kthvalue", "k", k)
         if not 1 <= k <= n:
             raise IndexError(f"kthvalue: k ({k}) is out of range for dim {dim} of size {n} "
                              f"(shape {self.shape})")
@@ -5466,7 +5511,10 @@ class Tensor(metaclass=_TensorMeta):
 
     # ---- movement ---------------------------------------------------------------------------
     def reshape(self, *shape):
-        shape = _shape_arg(shape)
+        shape = _shape_arg("reshape", shape, "shape")
+        if builtins.min(shape, default=0) < -1:
+            raise RuntimeError(f"reshape: invalid size {builtins.min(shape)} in shape {shape} "
+                               "(only -1 may be negative: it stands for the inferred size)")
         if -1 in shape:
             known = _size(n for n in shape if n != -1)
             if shape.count(-1) > 1 or known == 0 or self.numel() % known:
@@ -5494,6 +5542,7 @@ class Tensor(metaclass=_TensorMeta):
                                   if not (i in dims and n == 1)))
 
     def unsqueeze(self, dim):
+        dim = _int("unsqueeze", "dim", dim)
         if not -self.ndim - 1 <= dim <= self.ndim:
             raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor of shape "
                              f"{self.shape}")
@@ -5501,7 +5550,7 @@ class Tensor(metaclass=_TensorMeta):
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def permute(self, *dims):
-        dims = tuple(_axis("permute", self, a) for a in _shape_arg(dims))
+        dims = tuple(_axis("permute", self, a) for a in _shape_arg("permute", dims, "dims"))
         if sorted(dims) != list(range(self.ndim)):
             raise RuntimeError(f"permute: {dims} is not a permutation of the dims of a tensor "
                                f"of shape {self.shape}")
@@ -5509,7 +5558,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def transpose(self, *dims):
         """transpose(d0, d1) swaps two dims (PyTorch); transpose() or transpose(axes) as NumPy."""
-        if len(dims) == 2 and builtins.all(isinstance(a, (int, np.integer)) for a in dims):
+        if len(dims) == 2 and not builtins.any(isinstance(a, (tuple, list)) for a in dims):
             order = list(range(self.ndim))
             a, b = (_axis("transpose", self, a) for a in dims)
             order[a], order[b] = order[b], order[a]
@@ -5527,10 +5576,11 @@ class Tensor(metaclass=_TensorMeta):
         return self.transpose(-2, -1)
 
     def expand(self, *shape):
-        shape = _shape_arg(shape)
+        shape = _shape_arg("expand", shape)
         lead = len(shape) - self.ndim
-        if lead < 0:
-            raise RuntimeError(f"expand: cannot expand shape {self.shape} to {shape}")
+        if lead < 0 or builtins.any(n < -1 or (n == -1 and i < lead) for i, n in enumerate(shape)):
+            raise RuntimeError(f"expand: cannot expand shape {self.shape} to {shape} (-1, to "
+                               "keep a size, only in the tensor's own dims)")
         shape = tuple(self.shape[i - lead] if n == -1 and i >= lead else n
                       for i, n in enumerate(shape))
         for i, n in enumerate(self.shape):
@@ -5575,6 +5625,7 @@ class Tensor(metaclass=_TensorMeta):
     def pad(self, pad, value=0.0):
         """Pad with a constant, PyTorch's F.pad order: (last_before, last_after, prev_before, ...).
         Negative amounts crop."""
+        pad = _ntuple("pad", pad, 1, "pad")
         if len(pad) % 2 or len(pad) // 2 > self.ndim:
             raise ValueError(f"pad: {pad} must hold two amounts for each of up to {self.ndim} dims")
         widths = [(0, 0)] * self.ndim
@@ -5591,13 +5642,16 @@ class Tensor(metaclass=_TensorMeta):
         """Pieces of `split_size` along dim (the last may be smaller), or of the listed sizes."""
         axis = _axis("split", self, dim)
         n = self.shape[axis]
-        if isinstance(split_size_or_sections, (int, np.integer)):
-            step = int(split_size_or_sections)
+        sections = split_size_or_sections
+        if not isinstance(sections, (list, tuple)) and not getattr(sections, "ndim", 0):
+            step = _int("split", "split_size", sections)
             if step <= 0:
                 raise ValueError(f"split: split_size must be positive, got {step}")
             sizes = [builtins.min(step, n - i) for i in range(0, n, step)] or [0]
         else:
-            sizes = list(split_size_or_sections)
+            sizes = list(_ints("split", "split sizes", sections))
+            if builtins.any(size < 0 for size in sizes):
+                raise RuntimeError(f"split: split sizes {sizes} cannot be negative")
             if builtins.sum(sizes) != n:
                 raise ValueError(f"split: sizes {sizes} do not add up to {n}, the size of dim "
                                  f"{dim} of a tensor of shape {self.shape}")
@@ -5609,6 +5663,9 @@ class Tensor(metaclass=_TensorMeta):
 
     def chunk(self, chunks, dim=0):
         n = self.shape[_axis("chunk", self, dim)]
+        chunks = _int("chunk", "chunks", chunks)
+        if chunks <= 0:
+            raise RuntimeError(f"chunk: chunks must be positive, got {chunks}")
         return self.split(builtins.max(-(-n // chunks), 1), dim)
 
     def unbind(self, dim=0):
@@ -5619,7 +5676,7 @@ class Tensor(metaclass=_TensorMeta):
     def take_along_dim(self, indices, dim=None):
         """Elements at `indices` (integers) along dim, the other dims broadcast together, as
         torch.take_along_dim; with dim None, at flat positions of the flattened tensor."""
-        indices = _tensor(indices, self)
+        indices = _tensor(indices, self, "take_along_dim")
         if dim is None:
             return self.reshape(-1)._gather(0, indices.reshape(-1))
         axis = _axis("take_along_dim", self, dim)
@@ -5641,7 +5698,7 @@ class Tensor(metaclass=_TensorMeta):
         """self[i][index[i][j]] along dim, as torch.gather: index has self's number of dims and
         is no larger than self outside dim."""
         axis = _axis("gather", self, dim)
-        index = _tensor(index, self)
+        index = _tensor(index, self, "gather")
         larger = builtins.any(m > n for i, (m, n) in enumerate(zip(index.shape, self.shape))
                               if i != axis)
         if index.ndim != self.ndim or larger:
@@ -5669,7 +5726,7 @@ class Tensor(metaclass=_TensorMeta):
     def index_select(self, dim, index):
         """The slices at the (1-d) integer `index` along dim."""
         axis = _axis("index_select", self, dim)
-        index = _tensor(index, self)
+        index = _tensor(index, self, "index_select")
         if index.ndim > 1 or index.dtype.kind not in "iu":
             raise IndexError(f"index_select: index must be a 0-d or 1-d integer tensor, got "
                              f"{index.dtype} of shape {index.shape}")
@@ -5680,7 +5737,8 @@ class Tensor(metaclass=_TensorMeta):
         """The `length` elements from `start` (negative: from the end) along dim."""
         axis = _axis("narrow", self, dim)
         n = self.shape[axis]
-        start = int(start) + n if start < 0 else int(start)
+        start, length = _int("narrow", "start", start), _int("narrow", "length", length)
+        start = start + n if start < 0 else start
         if not (0 <= start <= n and 0 <= length <= n - start):
             raise IndexError(f"narrow: start {start} and length {length} do not fit dim {dim} of "
                              f"size {n} (shape {self.shape})")
@@ -5689,10 +5747,10 @@ class Tensor(metaclass=_TensorMeta):
     def masked_fill(self, mask, value):
         """value where mask (bool, broadcast) holds, else self; a tensor value gets the
         gradient of the positions it fills."""
-        mask = _tensor(mask, self)
+        mask = _tensor(mask, self, "masked_fill")
         if mask.dtype != np.bool_:
             raise TypeError(f"masked_fill: the mask must be a bool tensor, not {mask.dtype}")
-        out = where(mask, _tensor(value, self).astype(self.dtype), self)
+        out = where(mask, _tensor(value, self, "masked_fill").astype(self.dtype), self)
         if out.shape != self.shape:
             raise RuntimeError(f"masked_fill: a mask of shape {mask.shape} does not broadcast to "
                                f"the input's shape {self.shape}")
@@ -5700,7 +5758,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def masked_select(self, mask):
         """The elements where mask (bool, broadcast with self) holds, as a 1-d tensor."""
-        mask = _tensor(mask, self)
+        mask = _tensor(mask, self, "masked_select")
         if mask.dtype != np.bool_:
             raise TypeError(f"masked_select: the mask must be a bool tensor, not {mask.dtype}")
         shape = np.broadcast_shapes(self.shape, mask.shape)
@@ -5777,11 +5835,12 @@ class Tensor(metaclass=_TensorMeta):
     def index_fill(self, dim, index, value):
         """self with value written into the slices at the (1-d) `index` along dim."""
         axis = _axis("index_fill", self, dim)
-        index = _tensor(index, self).reshape(-1)
+        index = _tensor(index, self, "index_fill").reshape(-1)
         shape = list(self.shape)
         shape[axis] = index.numel()
         return self._index_into("index_fill", dim, index,
-                                _tensor(value, self).astype(self.dtype).expand(shape), "set")
+                                _tensor(value, self, "index_fill").astype(self.dtype).expand(shape),
+                                "set")
 
     def _index_into(self, op, dim, index, source, reduce):
         axis = _axis(op, self, dim)
@@ -5804,7 +5863,7 @@ class Tensor(metaclass=_TensorMeta):
     # ---- more movement: flips, rolls, repeats, triangles, diagonals ---------------------------
     def flip(self, *dims):
         """Reversed along dims."""
-        dims = _shape_arg(dims) if dims else ()
+        dims = _shape_arg("flip", dims, "dims") if dims else ()
         axes = {_axis("flip", self, a) for a in dims}
         if not axes or self.ndim == 0:
             return self
@@ -5828,8 +5887,8 @@ class Tensor(metaclass=_TensorMeta):
         flattened tensor, then reshaped back."""
         if dims is None:
             return self.reshape(-1).roll(shifts, 0).reshape(self.shape)
-        shifts = _ntuple(shifts, 1)
-        dims = _ntuple(dims, 1)
+        shifts = _ntuple("roll", shifts, 1, "shifts")
+        dims = _ntuple("roll", dims, 1, "dims")
         if len(shifts) != len(dims):
             raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
         out = self
@@ -5863,7 +5922,9 @@ class Tensor(metaclass=_TensorMeta):
     def repeat(self, *sizes):
         """Tiled: each dim repeated sizes[i] times (sizes may add leading dims), as
         torch.Tensor.repeat."""
-        sizes = _shape_arg(sizes)
+        sizes = _shape_arg("repeat", sizes, "repeats")
+        if builtins.any(r < 0 for r in sizes):
+            raise RuntimeError(f"repeat: repeats {sizes} cannot be negative")
         if len(sizes) < self.ndim:
             raise ValueError(f"repeat: {len(sizes)} sizes for a tensor of shape {self.shape}; "
                              "give at least one per dim")
@@ -5876,7 +5937,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def tile(self, *dims):
         """As repeat, with fewer sizes than dims allowed (they repeat the last dims)."""
-        dims = _shape_arg(dims)
+        dims = _shape_arg("tile", dims, "dims")
         return self.repeat((1,) * (self.ndim - len(dims)) + dims)
 
     def repeat_interleave(self, repeats, dim=None, *, output_size=None):
@@ -5885,13 +5946,14 @@ class Tensor(metaclass=_TensorMeta):
         x = self.reshape(-1) if dim is None else self
         axis = 0 if dim is None else _axis("repeat_interleave", self, dim)
         if isinstance(repeats, Tensor) and repeats.numel() != 1 or isinstance(repeats, list):
-            counts = np.asarray(_tensor(repeats, x).numpy()).reshape(-1).astype(np.int64)
+            counts = _tensor(repeats, x, "repeat_interleave").numpy().reshape(-1).astype(np.int64)
             if len(counts) != x.shape[axis] or (counts < 0).any():
                 raise ValueError(f"repeat_interleave: {len(counts)} non-negative repeats are "
                                  f"needed for dim {axis} of size {x.shape[axis]}")
             index = np.repeat(np.arange(x.shape[axis]), counts)
             return x.index_select(axis, Tensor(index, device=x._device))
-        r = int(repeats.item() if isinstance(repeats, Tensor) else repeats)
+        r = _int("repeat_interleave", "repeats",
+                 repeats.reshape(()) if isinstance(repeats, Tensor) else repeats)
         if r < 0:
             raise ValueError(f"repeat_interleave: repeats must be non-negative, got {r}")
         shape = x.shape[:axis + 1] + (r,) + x.shape[axis + 1:]
@@ -5963,7 +6025,8 @@ class Tensor(metaclass=_TensorMeta):
 
     def movedim(self, source, destination):
         """Dims `source` moved to positions `destination`, the others keeping their order."""
-        source, destination = _ntuple(source, 1), _ntuple(destination, 1)
+        source = _ntuple("movedim", source, 1, "source")
+        destination = _ntuple("movedim", destination, 1, "destination")
         if len(source) != len(destination):
             raise ValueError(f"movedim: {len(source)} source dims for {len(destination)} "
                              "destinations")
@@ -5987,7 +6050,7 @@ class Tensor(metaclass=_TensorMeta):
     def unflatten(self, dim, sizes):
         """Dim `dim` split into dims of `sizes` (one may be -1)."""
         axis = _axis("unflatten", self, dim)
-        sizes = tuple(int(n) for n in sizes)
+        sizes = _ntuple("unflatten", sizes, 1, "sizes")
         known = _size(n for n in sizes if n != -1)
         n = self.shape[axis]
         if sizes.count(-1) > 1 or (known != n if -1 not in sizes else not known or n % known):
@@ -5997,7 +6060,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def outer(self, other):
         """The outer product of two 1-d tensors."""
-        other = _tensor(other, self)
+        other = _tensor(other, self, "outer")
         if self.ndim != 1 or other.ndim != 1:
             raise ValueError(f"outer: needs two 1-d tensors, got shapes {self.shape} and "
                              f"{other.shape}")
@@ -6030,7 +6093,9 @@ class Tensor(metaclass=_TensorMeta):
     def as_strided(self, size, stride, storage_offset=0):
         """A view that reads self's row-major elements with `stride` (in elements), as
         torch.as_strided does on a contiguous tensor; overlapping reads add up in backward."""
-        size, stride = tuple(int(n) for n in size), tuple(int(s) for s in stride)
+        size = _ntuple("as_strided", size, 1, "size")
+        stride = _ntuple("as_strided", stride, 1, "stride")
+        storage_offset = _int("as_strided", "storage_offset", storage_offset)
         if len(size) != len(stride) or storage_offset < 0 or builtins.min(stride, default=0) < 0:
             raise ValueError(f"as_strided: size {size}, stride {stride} and offset "
                              f"{storage_offset} do not describe a view")
@@ -6044,9 +6109,10 @@ class Tensor(metaclass=_TensorMeta):
     def windows(self, kernel_size, stride=1, dilation=1):
         """Sliding windows over the last len(kernel_size) dims, as one as_strided view:
         shape (*leading, *output_positions, *kernel_size). Convolutions are einsums over it."""
-        kernel = _ntuple(kernel_size, len(_ntuple(kernel_size, 1)))
+        kernel = _ntuple("windows", kernel_size, 1, "kernel_size")
         k = len(kernel)
-        stride, dilation = _ntuple(stride, k), _ntuple(dilation, k)
+        stride = _ntuple("windows", stride, k, "stride")
+        dilation = _ntuple("windows", dilation, k, "dilation")
         if k > self.ndim:
             raise ValueError(f"windows: a {k}-d window needs at least {k} dims, the tensor "
                              f"has shape {self.shape}")
@@ -6099,13 +6165,24 @@ class _ValuesIndices(tuple):
 
 # ---- helpers for Tensor methods ----------------------------------------------------------------
 
-def _tensor(x, like=None):
-    """x as a Tensor: Python numbers take like's dtype; arrays and lists go through Tensor()."""
+def _tensor(x, like=None, op=None):
+    """x as a Tensor: Python numbers take like's dtype; arrays and lists go through Tensor().
+    With op, what is not numbers (None, a string, an object) is a TypeError naming op."""
     if isinstance(x, Tensor):
         return x
     if like is not None and (type(x) in (float, int, bool) or isinstance(x, np.number)):
         return _lift(x, like)
-    return Tensor(x, device=None if like is None else like._device)
+    return Tensor(x if op is None else _numbers(op, x),
+                  device=None if like is None else like._device)
+
+
+def _numbers(op, x):
+    """x ready for Tensor(): lists and scalars as a NumPy array; what is not numbers (None, a
+    string, an object, an array of them) is a TypeError naming op."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        _numbers_only(op, x, x)
+        return x
+    return x if hasattr(x, "__dlpack__") else _host_array(x, None, op)
 
 
 def _lift(value, like):
@@ -6120,13 +6197,22 @@ def _lift(value, like):
     return _wrap(like._device.array(value, dtype), like._device)
 
 
+def _not_numbers(x):
+    """True for None, strings and other objects that no tensor can be made from (cheap: lists
+    and arrays count as numbers here, and are checked when converted)."""
+    if x is None or isinstance(x, (str, bytes)):
+        return True
+    numeric = (Tensor, int, float, complex, np.generic, np.ndarray, list, tuple)
+    return not isinstance(x, numeric) and not hasattr(x, "__dlpack__")
+
+
 def _floating(x):
     return x if _is_float(x.dtype) else x.astype(np.float32)
 
 
 def _operands(op, x, other, reverse=False, broadcast=True):
     """Two tensors on one device with one dtype, ready for a broadcasting op."""
-    y = other if isinstance(other, Tensor) else _tensor(other, x)
+    y = other if isinstance(other, Tensor) else _tensor(other, x, op)
     if x._device is not y._device and x._device != y._device:
         raise RuntimeError(f"{op}: the operands are on two devices, {x._device} and "
                            f"{y._device}; move one to the other's with .to(device) (or "
@@ -6163,27 +6249,105 @@ def _result_dtype(a, b):
     return np.promote_types(a, b)
 
 
-def _shape_arg(shape):
+def _as_int(value):
+    """value as an int if it is an integer (an int, a NumPy integer, a 0-d integer tensor),
+    else None: floats, bools, None and strings are not, as in torch."""
+    if type(value) is int:  # the common case first
+        return value
+    if isinstance(value, Tensor):
+        return int(value.item()) if value.ndim == 0 and value.dtype.kind in "iu" else None
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def _int(op, what, value):
+    """An integer argument as an int; anything else is a TypeError naming op and the value."""
+    n = _as_int(value)
+    if n is None:
+        raise TypeError(f"{op}: {what} must be an int, not {_describe(value)}")
+    return n
+
+
+def _ints(op, what, values):
+    """A sequence of integer arguments as a tuple of ints (a TypeError naming op otherwise)."""
+    values = tuple(values)
+    if builtins.all(type(v) is int for v in values):  # the common case, without a copy
+        return values
+    out = tuple(_as_int(v) for v in values)
+    if None in out:
+        bad = values[out.index(None)]
+        raise TypeError(f"{op}: {what} must be a tuple of ints, not {values!r} (which holds "
+                        f"{_describe(bad)})")
+    return out
+
+
+def _size_arg(op, what, value):
+    """A size argument (a non-negative int): a TypeError for a non-integer, a RuntimeError for a
+    negative one, as in torch."""
+    n = _int(op, what, value)
+    if n < 0:
+        raise RuntimeError(f"{op}: {what} must be non-negative, got {n}")
+    return n
+
+
+def _real(op, what, value):
+    """Raise a TypeError naming op unless value is a real number (a probability, a rate)."""
+    try:
+        if isinstance(value, (str, bytes)) or value is None:
+            raise TypeError
+        float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: {what} must be a number, not {_describe(value)}") from None
+    return value
+
+
+def _flag(op, what, value):
+    """Raise a TypeError naming op unless value is a bool (where torch checks a flag's type)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {what} must be a bool, not {_describe(value)}")
+
+
+def _shape_arg(op, shape, what="size"):
+    """A shape given as ints or as one tuple or list of them, as a tuple of ints."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    return tuple(int(n) for n in shape)
+    return _ints(op, what, shape)
 
 
-def _ntuple(x, n):
-    return tuple(int(v) for v in x) if isinstance(x, (tuple, list)) else (int(x),) * n
+def _new_shape(op, shape):
+    """The shape of a new tensor: ints, none negative (a RuntimeError, as in torch)."""
+    shape = _shape_arg(op, shape)
+    if builtins.min(shape, default=0) < 0:
+        raise RuntimeError(f"{op}: cannot make a tensor of negative size {shape}")
+    return shape
+
+
+def _ntuple(op, x, n, what="size"):
+    """An int or a sequence of ints (kernel sizes, strides, dims) as a tuple; one int is
+    repeated n times."""
+    if isinstance(x, (tuple, list)):
+        return _ints(op, what, x)
+    return (_int(op, what, x),) * n
 
 
 def _axis(op, t, a):
     ndim = builtins.max(t.ndim, 1)
-    if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+    a = _int(op, "dim", a)
+    if not -ndim <= a < ndim:
         raise IndexError(f"{op}: dim {a!r} is out of range for a tensor of shape {t.shape}")
-    return int(a) % ndim
+    return a % ndim
 
 
 def _reduction_args(op, t, axis, dim, keepdims, keepdim):
     """Sorted non-negative axes (None for all) and the keepdims flag, from either spelling."""
     axis = dim if axis is None else axis
-    keep = bool(keepdims if keepdim is None else keepdim)
+    keep = keepdims if keepdim is None else keepdim
+    _flag(op, "keepdim", keep)
+    keep = bool(keep)
     if axis is None:
         return None, keep
     if isinstance(axis, (list, tuple)):
@@ -6237,10 +6401,11 @@ def _index_key(t, key):
     return tuple(out)
 
 
-def _bitwise(kernel, x, other=None, reverse=False):
+def _bitwise(kernel, x, *other, reverse=False):
     """A bitwise device kernel on integer or bool tensors (on bool: logical and, or, xor, not);
     no gradient, since neither kind can require one."""
-    operands = (x,) if other is None else _operands(kernel, x, other, reverse)
+    # other is a tuple, so that t & None is refused rather than taken for a unary op
+    operands = (x,) if not other else _operands(kernel, x, other[0], reverse)
     for t in operands:
         if t.dtype.kind not in "biu" or (kernel.endswith("shift") and t.dtype == np.bool_):
             shapes = " and ".join(str(t.shape) for t in operands)
@@ -6261,11 +6426,13 @@ def _check_divisor(op, x, y):
 
 def _check_index_range(op, index, n, axis, shape):
     """Indices of gather, scatter and index_* must lie in [0, n), as in PyTorch."""
+    if not index.numel():
+        return
     d = index._device
-    if index.numel() and _any(d, d.logical_not(d.mul(d.greater_equal(index.data, 0),
-                                                     d.less(index.data, n)))):
-        raise IndexError(f"{op}: an index is out of range [0, {n}) for dim {axis} of a tensor "
-                         f"of shape {shape}")
+    low, high = (int(d.to_host(extreme(index.data))) for extreme in (d.min, d.max))
+    if low < 0 or high >= n:
+        raise IndexError(f"{op}: index {low if low < 0 else high} is out of range [0, {n}) for "
+                         f"dim {axis} of a tensor of shape {shape}")
 
 
 def _accumulating(x, dtype=None):
@@ -6323,7 +6490,7 @@ def _function(name, method):
     input may be a number or an array when a later argument is a tensor."""
     def fn(input, *args, **kwargs):
         like = next((a for a in (input,) + args if isinstance(a, Tensor)), None)
-        return method(_tensor(input, like), *args, **kwargs)
+        return method(_tensor(input, like, name), *args, **kwargs)
     return _named(fn, name, method.__doc__)
 
 
@@ -6357,7 +6524,7 @@ def einsum(subscripts, *operands):
     if not operands:
         raise ValueError(f"einsum: '{subscripts}' needs at least one operand")
     like = next((o for o in operands if isinstance(o, Tensor)), None)
-    operands = [_tensor(o, like) for o in operands]
+    operands = [_tensor(o, like, "einsum") for o in operands]
     _same_device("einsum", operands)
     subs, output, sizes = _parse_einsum(subscripts, tuple(o.shape for o in operands))
     subs = list(subs)
@@ -6453,10 +6620,18 @@ def _parse_einsum(subscripts, shapes):
     return tuple(subs), output, types.MappingProxyType(sizes)
 
 
+def _sequence(op, tensors):
+    """The tensors of cat, stack and the like as a list: a tensor, None or a number is a
+    TypeError naming op, as in torch."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, collections.abc.Iterable):
+        raise TypeError(f"{op}: expected a sequence of tensors, not {_describe(tensors)}")
+    return list(tensors)
+
+
 def matmul(x, y):
     """Matrix product with NumPy's rules: 1-D operands are vectors, batch dims broadcast."""
     like = x if isinstance(x, Tensor) else y
-    x, y = _tensor(x, like), _tensor(y, like)
+    x, y = _tensor(x, like, "matmul"), _tensor(y, like, "matmul")
     if x.ndim == 0 or y.ndim == 0:
         raise ValueError(f"matmul: operands must have at least one dim, got shapes {x.shape} "
                          f"and {y.shape}")
@@ -6481,11 +6656,11 @@ def matmul(x, y):
 
 def cat(tensors, dim=0, *, axis=None):
     """Join tensors along an existing dim."""
-    tensors = list(tensors)
+    tensors = _sequence("cat", tensors)
     if not tensors:
         raise ValueError("cat: needs at least one tensor")
     like = next((t for t in tensors if isinstance(t, Tensor)), None)
-    tensors = [_tensor(t, like) for t in tensors]
+    tensors = [_tensor(t, like, "cat") for t in tensors]
     _same_device("cat", tensors)
     axis = _axis("cat", tensors[0], dim if axis is None else axis)
     first = tensors[0].shape
@@ -6503,7 +6678,7 @@ concatenate = cat
 
 def stack(tensors, dim=0, *, axis=None):
     """Join tensors of one shape along a new dim."""
-    tensors = [_tensor(t) if not isinstance(t, Tensor) else t for t in tensors]
+    tensors = [_tensor(t, None, "stack") for t in _sequence("stack", tensors)]
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
     if len({t.shape for t in tensors}) != 1:
@@ -6515,12 +6690,12 @@ def stack(tensors, dim=0, *, axis=None):
 def where(condition, x, y):
     """x where condition holds, else y; the gradient follows the branch taken."""
     like = next((t for t in (x, y, condition) if isinstance(t, Tensor)), None)
-    cond = _tensor(condition, like) if like is not None else Tensor(condition)
+    cond = _tensor(condition, like, "where")
     like = like if like is not cond else None
     if like is None:
-        x = Tensor(x)
+        x = _tensor(x, None, "where")
         like = x
-    x, y = _operands("where", _tensor(x, like), y)
+    x, y = _operands("where", _tensor(x, like, "where"), y)
     _same_device("where", [x, cond])
     if cond.dtype != np.bool_:
         cond = cond != 0
@@ -6535,13 +6710,13 @@ def where(condition, x, y):
 def maximum(x, y):
     """Elementwise maximum; ties split the gradient evenly."""
     like = x if isinstance(x, Tensor) else y
-    return _maximum(*_operands("maximum", _tensor(x, like), y))
+    return _maximum(*_operands("maximum", _tensor(x, like, "maximum"), y))
 
 
 def minimum(x, y):
     """Elementwise minimum; ties split the gradient evenly."""
     like = x if isinstance(x, Tensor) else y
-    x, y = _operands("minimum", _tensor(x, like), y)
+    x, y = _operands("minimum", _tensor(x, like, "minimum"), y)
     return -_maximum(-x, -y)
 
 
@@ -6549,14 +6724,14 @@ def tensordot(a, b, dims=2):
     """Sums of products over the last `dims` dims of a and the first of b, or over the listed
     pairs of dims ([dims of a], [dims of b])."""
     like = a if isinstance(a, Tensor) else b
-    a, b = _tensor(a, like), _tensor(b, like)
+    a, b = _tensor(a, like, "tensordot"), _tensor(b, like, "tensordot")
     if isinstance(dims, (int, np.integer)):
         if not 0 <= dims <= builtins.min(a.ndim, b.ndim):
             raise ValueError(f"tensordot: dims {dims} is out of range for shapes {a.shape} and "
                              f"{b.shape}")
         dims_a, dims_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
     else:
-        dims_a, dims_b = (list(_ntuple(d, 1)) for d in dims)
+        dims_a, dims_b = (list(_ntuple("tensordot", d, 1, "dims")) for d in dims)
     dims_a = [_axis("tensordot", a, i) for i in dims_a]
     dims_b = [_axis("tensordot", b, i) for i in dims_b]
     if len(dims_a) != len(dims_b) or builtins.any(a.shape[i] != b.shape[j]
@@ -6575,7 +6750,7 @@ def tensordot(a, b, dims=2):
 def inner(a, b):
     """Sums of products over the last dims of a and b (a number times a tensor for 0-d)."""
     like = a if isinstance(a, Tensor) else b
-    a, b = _tensor(a, like), _tensor(b, like)
+    a, b = _tensor(a, like, "inner"), _tensor(b, like, "inner")
     if a.ndim == 0 or b.ndim == 0:
         return a * b
     if a.shape[-1] != b.shape[-1]:
@@ -6591,7 +6766,7 @@ def outer(a, b):
 def kron(a, b):
     """The Kronecker product: every element of a times the whole of b, in blocks."""
     like = a if isinstance(a, Tensor) else b
-    a, b = _tensor(a, like), _tensor(b, like)
+    a, b = _tensor(a, like, "kron"), _tensor(b, like, "kron")
     ndim = builtins.max(a.ndim, b.ndim)
     a = a.reshape((1,) * (ndim - a.ndim) + a.shape)
     b = b.reshape((1,) * (ndim - b.ndim) + b.shape)
@@ -6605,7 +6780,7 @@ def cross(a, b, dim=None):
     """The cross product of 3-vectors along dim (broadcast); None takes the first dim of size
     3, as torch.cross."""
     like = a if isinstance(a, Tensor) else b
-    a, b = _tensor(a, like), _tensor(b, like)
+    a, b = _tensor(a, like, "cross"), _tensor(b, like, "cross")
     shape = np.broadcast_shapes(a.shape, b.shape)
     a, b = a.expand(shape), b.expand(shape)
     if dim is None:
@@ -6626,7 +6801,7 @@ def meshgrid(*tensors, indexing="ij"):
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):
         raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', not {indexing!r}")
-    tensors = [_tensor(t) for t in tensors]
+    tensors = [_tensor(t, None, "meshgrid") for t in tensors]
     if builtins.any(t.ndim > 1 for t in tensors):
         raise ValueError(f"meshgrid: needs 0-d or 1-d tensors, got shapes "
                          f"{[t.shape for t in tensors]}")
@@ -6681,13 +6856,13 @@ def atleast_3d(*tensors):
 
 def hstack(tensors):
     """Joined along dim 1, or along dim 0 for 1-d tensors."""
-    tensors = [_as_1d(_tensor(t)) for t in tensors]
+    tensors = [_as_1d(_tensor(t, None, "hstack")) for t in tensors]
     return cat(tensors, 0 if tensors and tensors[0].ndim == 1 else 1)
 
 
 def vstack(tensors):
     """Joined along dim 0, 1-d tensors as rows."""
-    return cat([_as_2d(_tensor(t)) for t in tensors], 0)
+    return cat([_as_2d(_tensor(t, None, "vstack")) for t in tensors], 0)
 
 
 row_stack = vstack
@@ -6695,30 +6870,32 @@ row_stack = vstack
 
 def dstack(tensors):
     """Joined along dim 2, each made at least 3-d."""
-    return cat([_as_3d(_tensor(t)) for t in tensors], 2)
+    return cat([_as_3d(_tensor(t, None, "dstack")) for t in tensors], 2)
 
 
 def column_stack(tensors):
     """1-d tensors as columns (and 2-d ones as they are), joined along dim 1."""
-    tensors = [_tensor(t) for t in tensors]
+    tensors = [_tensor(t, None, "column_stack") for t in tensors]
     return cat([t.reshape(-1, 1) if t.ndim <= 1 else t for t in tensors], 1)
 
 
 def tensor_split(input, indices_or_sections, dim=0):
     """Pieces along dim: n nearly equal ones (the first n % size one larger), or cut at the
     listed indices, as torch.tensor_split and np.array_split."""
-    x = _tensor(input)
+    x = _tensor(input, None, "tensor_split")
     axis = _axis("tensor_split", x, dim)
     n = x.shape[axis]
-    if isinstance(indices_or_sections, (int, np.integer)):
-        sections = int(indices_or_sections)
+    if not isinstance(indices_or_sections, (list, tuple)) and not getattr(
+            indices_or_sections, "ndim", 0):
+        sections = _int("tensor_split", "sections", indices_or_sections)
         if sections <= 0:
             raise ValueError(f"tensor_split: sections must be positive, got {sections}")
         size, extra = divmod(n, sections)
         bounds = np.cumsum([0] + [size + 1] * extra + [size] * (sections - extra))
     else:
-        bounds = [0] + [builtins.min(builtins.max(int(i) + n if i < 0 else int(i), 0), n)
-                        for i in indices_or_sections] + [n]
+        cuts = _ints("tensor_split", "indices", indices_or_sections)
+        bounds = [0] + [builtins.min(builtins.max(i + n if i < 0 else i, 0), n)
+                        for i in cuts] + [n]
     lead = (slice(None),) * axis
     return tuple(x[lead + (slice(int(a), builtins.max(int(a), int(b))),)]
                  for a, b in zip(bounds, bounds[1:]))
@@ -6753,14 +6930,14 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
     """Where each value would go in the ascending sorted_sequence (its last dim, per row of
     leading dims, or for every value when 1-d) to keep it sorted: the first such place, or with
     right=True (side='right') the last. No gradient."""
-    seq = _tensor(sorted_sequence)
-    vals = _tensor(values, seq)
+    seq = _tensor(sorted_sequence, None, "searchsorted")
+    vals = _tensor(values, seq, "searchsorted")
     if side is not None:
         if side not in ("left", "right"):
             raise ValueError(f"searchsorted: side must be 'left' or 'right', not {side!r}")
         right = side == "right"
     if sorter is not None:
-        seq = seq.take_along_dim(_tensor(sorter, seq), -1)
+        seq = seq.take_along_dim(_tensor(sorter, seq, "searchsorted"), -1)
     if seq.ndim > 1 and seq.shape[:-1] != vals.shape[:-1]:
         raise ValueError(f"searchsorted: a sorted_sequence of shape {seq.shape} needs values "
                          f"with the same leading dims, got shape {vals.shape}")
@@ -6774,14 +6951,14 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
 
 def var_mean(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
     """(variance, mean) over dims."""
-    x = _tensor(input)
+    x = _tensor(input, None, "var_mean")
     return (x.var(dim=dim, correction=correction, keepdim=keepdim, unbiased=unbiased),
             x.mean(dim=dim, keepdim=keepdim))
 
 
 def std_mean(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
     """(standard deviation, mean) over dims."""
-    x = _tensor(input)
+    x = _tensor(input, None, "std_mean")
     return (x.std(dim=dim, correction=correction, keepdim=keepdim, unbiased=unbiased),
             x.mean(dim=dim, keepdim=keepdim))
 
@@ -6790,7 +6967,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     """The ord-norm of the elements over dims (all by default): ord a number, inf or -inf
     (the largest or smallest |x|), 0 (how many are nonzero). Its gradient is PyTorch's: 0
     where the norm is 0, shared among ties for +-inf."""
-    x = _floating(_tensor(x) if dtype is None else _tensor(x).astype(dtype))
+    x = _tensor(x, None, "vector_norm")
+    x = _floating(x if dtype is None else x.astype(dtype))
     if isinstance(ord, str):
         raise ValueError(f"vector_norm: ord must be a number, not {ord!r}")
     axes, keep = _reduction_args("vector_norm", x, dim, None, keepdim, None)
@@ -6818,23 +6996,30 @@ def _create(host, dtype, requires_grad):
 
 
 def zeros(*size, dtype=np.float32, requires_grad=False):
-    return _create(np.zeros(_shape_arg(size)), dtype, requires_grad)
+    return _create(np.zeros(_new_shape("zeros", size)), dtype, requires_grad)
 
 
 def ones(*size, dtype=np.float32, requires_grad=False):
-    return _create(np.ones(_shape_arg(size)), dtype, requires_grad)
+    return _create(np.ones(_new_shape("ones", size)), dtype, requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
-    if dtype is None:
-        dtype = _host_array(fill_value, None).dtype
-    return _create(np.full(_shape_arg((size,)), fill_value), dtype, requires_grad)
+    value = _host_array(fill_value, None, "full")
+    if value.ndim:
+        raise RuntimeError(f"full: fill_value must be a number, not an array of shape "
+                           f"{value.shape}")
+    return _create(np.full(_new_shape("full", (size,)), value),
+                   value.dtype if dtype is None else dtype, requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     """start, start + step, ... below end; int64 for integer arguments, else float32."""
     if end is None:
         start, end = 0, start
+    for what, value in (("start", start), ("end", end), ("step", step)):
+        _real("arange", what, value)
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
     if dtype is None:
         integers = builtins.all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if integers else np.float32
@@ -6842,17 +7027,18 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
 
 
 def eye(n, m=None, dtype=np.float32, requires_grad=False):
-    return _create(np.eye(n, m), dtype, requires_grad)
+    m = None if m is None else _size_arg("eye", "m", m)
+    return _create(np.eye(_size_arg("eye", "n", n), m), dtype, requires_grad)
 
 
 def randn(*size, dtype=np.float32, requires_grad=False):
     """Standard normal samples from the generator that manual_seed seeds."""
-    return _create(_rng.standard_normal(_shape_arg(size)), dtype, requires_grad)
+    return _create(_rng.standard_normal(_new_shape("randn", size)), dtype, requires_grad)
 
 
 def rand(*size, dtype=np.float32, requires_grad=False):
     """Uniform samples on [0, 1) from the generator that manual_seed seeds."""
-    return _create(_rng.random(_shape_arg(size)), dtype, requires_grad)
+    return _create(_rng.random(_new_shape("rand", size)), dtype, requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
@@ -6891,9 +7077,11 @@ def randint(low, high=None, size=None, *, dtype=np.int64, requires_grad=False):
         low, high, size = 0, low, high
     if size is None:
         raise TypeError("randint: needs a size")
+    low, high = _int("randint", "low", low), _int("randint", "high", high)
     if high <= low:
         raise ValueError(f"randint: the range [{low}, {high}) is empty")
-    return _create(_rng.integers(low, high, _shape_arg((size,))), dtype, requires_grad)
+    return _create(_rng.integers(low, high, _new_shape("randint", (size,))), dtype,
+                   requires_grad)
 
 
 def randint_like(t, low, high=None, *, dtype=None, requires_grad=False):
@@ -6905,7 +7093,7 @@ def randint_like(t, low, high=None, *, dtype=None, requires_grad=False):
 
 def randperm(n, *, dtype=np.int64, requires_grad=False):
     """A random permutation of 0, ..., n - 1."""
-    return _create(_rng.permutation(int(n)), dtype, requires_grad)
+    return _create(_rng.permutation(_size_arg("randperm", "n", n)), dtype, requires_grad)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, dtype=None, requires_grad=False):
@@ -6915,12 +7103,12 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None, requires_grad=False):
     if not tensors:
         if size is None:
             raise TypeError("normal: needs a size when mean and std are numbers")
-        host = _rng.normal(mean, std, _shape_arg((size,)))
+        host = _rng.normal(mean, std, _new_shape("normal", (size,)))
         return _create(host, np.float32 if dtype is None else dtype, requires_grad)
     like = tensors[0]
     mean, std = _tensor(mean, like), _tensor(std, like)
     shape = np.broadcast_shapes(mean.shape, std.shape)
-    if size is not None and tuple(_shape_arg((size,))) != shape:
+    if size is not None and _new_shape("normal", (size,)) != shape:
         raise ValueError(f"normal: size {size} differs from the shape {shape} of mean and std")
     d = like._device
     sample = d.array(_rng.standard_normal(shape).astype(like.dtype))
@@ -6944,7 +7132,8 @@ def bernoulli(input, p=None):
 def multinomial(input, num_samples, replacement=False):
     """Indices drawn from each row of input (weights, not necessarily normalised): num_samples
     per row, without replacement unless replacement=True."""
-    weights = np.asarray(_tensor(input).detach().numpy(), dtype=np.float64)
+    num_samples = _size_arg("multinomial", "num_samples", num_samples)
+    weights = np.asarray(_tensor(input, None, "multinomial").detach().numpy(), dtype=np.float64)
     rows = weights.reshape(-1, weights.shape[-1]) if weights.ndim else None
     if rows is None or weights.ndim > 2 or (weights < 0).any() or not np.isfinite(weights).all():
         raise ValueError(f"multinomial: needs a 1-d or 2-d tensor of finite non-negative "
@@ -6963,13 +7152,14 @@ def multinomial(input, num_samples, replacement=False):
 
 def linspace(start, end, steps, *, dtype=None, requires_grad=False):
     """`steps` evenly spaced values from start to end (inclusive)."""
-    return _create(np.linspace(start, end, int(steps)), dtype or np.float32, requires_grad)
+    return _create(np.linspace(start, end, _size_arg("linspace", "steps", steps)),
+                   dtype or np.float32, requires_grad)
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, requires_grad=False):
     """base ** linspace(start, end, steps)."""
-    return _create(np.logspace(start, end, int(steps), base=base), dtype or np.float32,
-                   requires_grad)
+    return _create(np.logspace(start, end, _size_arg("logspace", "steps", steps), base=base),
+                   dtype or np.float32, requires_grad)
 
 
 def tril_indices(row, col, offset=0, *, dtype=np.int64):
@@ -9398,7 +9588,7 @@ def _linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
             raise ValueError(f"linalg.norm: with ord and no dim, A must be 1-d or 2-d, got shape "
                              f"{A.shape}")
         dim = (0,) if A.ndim == 1 else (-2, -1)
-    dims = _ntuple(dim, 1)
+    dims = _ntuple("linalg.norm", dim, 1, "dim")
     if len(dims) == 1:
         return vector_norm(A, 2 if ord is None else ord, dims, keepdim)
     if len(dims) == 2:
@@ -9586,6 +9776,8 @@ class Module:
     # ---- modes and gradients ------------------------------------------------------------------
     def train(self, mode=True):
         """Set training mode on this module and all below it (Dropout, BatchNorm); returns self."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise ValueError(f"train: mode must be a bool, not {_describe(mode)}")
         for module in self.modules():
             module.training = bool(mode)
         return self
@@ -9596,6 +9788,7 @@ class Module:
 
     def requires_grad_(self, requires_grad=True):
         """Make every parameter require grad or not; returns self."""
+        _flag("requires_grad_", "requires_grad", requires_grad)
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
@@ -9678,9 +9871,13 @@ class Module:
         """Copy the values of state_dict (Tensors, NumPy arrays, torch tensors, numbers) into
         the existing parameter and buffer arrays, in place, converting to their dtypes.
 
-        Every key and shape is checked before anything is written, so an error leaves the module
-        as it was. Returns (missing_keys, unexpected_keys), as torch.
+        Every key, shape and value is checked, and every value converted, before anything is
+        written, so an error leaves the module as it was. Returns (missing_keys,
+        unexpected_keys), as torch.
         """
+        if not isinstance(state_dict, collections.abc.Mapping):
+            raise TypeError(f"load_state_dict: expected a dict-like state_dict, got "
+                            f"{_describe(state_dict)}")
         targets = self.state_dict(keep_vars=True)
         missing = [key for key in targets if key not in state_dict]
         unexpected = [key for key in state_dict if key not in targets]
@@ -9693,19 +9890,29 @@ class Module:
                           + ", ".join(f'"{k}"' for k in unexpected) + ".")
         sources = {}
         for key, target in targets.items():
-            if key in state_dict:
+            if key not in state_dict:
+                continue
+            try:
                 source = _host_value(state_dict[key])
-                if tuple(source.shape) != target.shape:
-                    errors.append(f"size mismatch for {key}: copying a param with shape "
-                                  f"{tuple(source.shape)} from checkpoint, the shape in current "
-                                  f"model is {target.shape}.")
-                sources[key] = source
+            except (TypeError, ValueError, RuntimeError) as e:
+                errors.append(f'While copying the parameter named "{key}": {e}')
+                continue
+            if source.dtype.kind not in "biufc" or (source.dtype.kind == "c"
+                                                    and target.dtype.kind != "c"):
+                errors.append(f'While copying the parameter named "{key}", expected numbers '
+                              f"for a tensor of {target.dtype} from checkpoint but received "
+                              f"{_describe(state_dict[key])}.")
+            elif tuple(source.shape) != target.shape:
+                errors.append(f"size mismatch for {key}: copying a param with shape "
+                              f"{tuple(source.shape)} from checkpoint, the shape in current "
+                              f"model is {target.shape}.")
+            elif not errors:  # converted now, so that nothing is written if a later one fails
+                sources[key] = target._device.array(source, target.dtype)
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
         for key, source in sources.items():
-            d = targets[key]._device
-            d.assign(targets[key].data, d.array(source, targets[key].dtype))
+            _write(targets[key], source)
         return _LoadResult(missing, unexpected)
 
     # ---- repr ---------------------------------------------------------------------------------
@@ -9897,16 +10104,19 @@ def calculate_gain(nonlinearity, param=None):
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with samples from U(a, b)."""
+    _reals("uniform_", a=a, b=b)
     return _fill(tensor, _random(generator).uniform(a, b, tensor.shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with samples from N(mean, std^2)."""
+    _reals("normal_", mean=mean, std=std)
     return _fill(tensor, _random(generator).normal(mean, std, tensor.shape))
 
 
 def constant_(tensor, val):
     """Fill with the value val."""
+    _real("constant_", "val", val)
     return _write(tensor, val)
 
 
@@ -9952,61 +10162,74 @@ def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gen
 
 # ---- functional: layers and activations ----------------------------------------------------
 
-def _as_tensor(x, like):
-    """x as a Tensor on like's device; unlike _tensor, a Python int stays an integer."""
-    return x if isinstance(x, Tensor) else Tensor(x, device=like._device)
+def _as_tensor(x, like, op=None):
+    """x as a Tensor on like's device; unlike _tensor, a Python int stays an integer. With op,
+    what is not numbers (None, a string) is a TypeError naming op."""
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(x if op is None else _numbers(op, x), device=like._device)
 
 
 def linear(input, weight, bias=None):
     """input @ weight.T + bias, with weight laid out (out_features, in_features) as torch."""
-    out = matmul(input, weight.T)
-    return out if bias is None else out + bias
+    weight = _tensor(weight, None, "linear")
+    out = matmul(_tensor(input, weight, "linear"), weight.T)
+    return out if bias is None else out + _tensor(bias, weight, "linear")
 
 
 def relu(input, inplace=False):
     """max(x, 0)."""
+    input = _tensor(input, None, "relu")
     return input.relu()
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x where x > 0, else negative_slope x."""
+    input = _tensor(input, None, "leaky_relu")
     return input.leaky_relu(negative_slope)
 
 
 def gelu(input, approximate="none"):
     """x Phi(x), or its tanh approximation (approximate='tanh')."""
+    input = _tensor(input, None, "gelu")
     return input.gelu(approximate)
 
 
 def sigmoid(input):
     """1 / (1 + e^-x)."""
+    input = _tensor(input, None, "sigmoid")
     return input.sigmoid()
 
 
 def tanh(input):
     """Hyperbolic tangent."""
+    input = _tensor(input, None, "tanh")
     return input.tanh()
 
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + e^(beta x)) / beta, and x where beta x > threshold."""
+    input = _tensor(input, None, "softplus")
     return input.softplus(beta, threshold)
 
 
 def softmax(input, dim=-1, dtype=None):
     """exp(x) / sum(exp(x)) along dim (None: PyTorch's legacy choice, see _implicit_dim)."""
+    input = _tensor(input, None, "softmax")
     x = input if dtype is None else input.astype(dtype)
     return x.softmax(_implicit_dim(input, dim))
 
 
 def log_softmax(input, dim=-1, dtype=None):
     """x - logsumexp(x) along dim."""
+    input = _tensor(input, None, "log_softmax")
     x = input if dtype is None else input.astype(dtype)
     return x.log_softmax(_implicit_dim(input, dim))
 
 
 def softmin(input, dim=None, dtype=None):
     """softmax(-x) along dim."""
+    input = _tensor(input, None, "softmin")
     x = input if dtype is None else input.astype(dtype)
     return (-x).softmax(_implicit_dim(input, dim))
 
@@ -10025,11 +10248,15 @@ def _implicit_dim(input, dim):
 
 def elu(input, alpha=1.0, inplace=False):
     """x for x > 0, alpha (e^x - 1) otherwise."""
+    input = _tensor(input, None, "elu")
+    _real("elu", "alpha", alpha)
     return where(input > 0, input, alpha * input.clamp(max=0).expm1())
 
 
 def celu(input, alpha=1.0, inplace=False):
     """x for x > 0, alpha (e^(x / alpha) - 1) otherwise."""
+    input = _tensor(input, None, "celu")
+    _real("celu", "alpha", alpha)
     return where(input > 0, input, alpha * (input.clamp(max=0) / alpha).expm1())
 
 
@@ -10038,53 +10265,63 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804
 
 def selu(input, inplace=False):
     """scale * elu(x, alpha), with the self-normalising constants of Klambauer et al."""
+    input = _tensor(input, None, "selu")
     return _SELU_SCALE * elu(input, _SELU_ALPHA)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """x clamped to [min_val, max_val]; the gradient is zero at the bounds (as PyTorch)."""
-    if min_val > max_val:
+    input = _tensor(input, None, "hardtanh")
+    if _real("hardtanh", "min_val", min_val) > _real("hardtanh", "max_val", max_val):
         raise ValueError(f"hardtanh: min_val {min_val} is greater than max_val {max_val}")
     return where(input <= min_val, min_val, where(input >= max_val, max_val, input))
 
 
 def relu6(input, inplace=False):
     """min(max(x, 0), 6)."""
+    input = _tensor(input, None, "relu6")
     return hardtanh(input, 0.0, 6.0)
 
 
 def hardsigmoid(input, inplace=False):
     """x / 6 + 1/2 clamped to [0, 1]."""
+    input = _tensor(input, None, "hardsigmoid")
     return where(input <= -3, 0.0, where(input >= 3, 1.0, input / 6 + 0.5))
 
 
 def hardswish(input, inplace=False):
     """x hardsigmoid(x)."""
+    input = _tensor(input, None, "hardswish")
     return where(input <= -3, 0.0, where(input >= 3, input, input * (input + 3) / 6))
 
 
 def silu(input, inplace=False):
     """x sigmoid(x) (swish)."""
+    input = _tensor(input, None, "silu")
     return input * input.sigmoid()
 
 
 def mish(input, inplace=False):
     """x tanh(softplus(x))."""
+    input = _tensor(input, None, "mish")
     return input * input.softplus(threshold=math.inf).tanh()
 
 
 def softsign(input):
     """x / (1 + |x|)."""
+    input = _tensor(input, None, "softsign")
     return input / (input.abs() + 1)
 
 
 def logsigmoid(input):
     """log(1 / (1 + e^-x)) = -softplus(-x)."""
+    input = _tensor(input, None, "logsigmoid")
     return -(-input).softplus(threshold=math.inf)
 
 
 def glu(input, dim=-1):
     """a sigmoid(b), with a and b the two halves of input along dim."""
+    input = _tensor(input, None, "glu")
     n = input.shape[_axis("glu", input, dim)] if input.ndim else 0
     if n % 2:
         raise ValueError(f"glu: the size of dim {dim} must be even, got shape {input.shape}")
@@ -10094,34 +10331,42 @@ def glu(input, dim=-1):
 
 def tanhshrink(input):
     """x - tanh(x)."""
+    input = _tensor(input, None, "tanhshrink")
     return input - input.tanh()
 
 
 def softshrink(input, lambd=0.5):
     """x - lambd above lambd, x + lambd below -lambd, 0 between."""
-    if lambd < 0:
+    input = _tensor(input, None, "softshrink")
+    if _real("softshrink", "lambd", lambd) < 0:
         raise ValueError(f"softshrink: lambd must be at least 0, got {lambd}")
     return where(input > lambd, input - lambd, where(input < -lambd, input + lambd, 0.0))
 
 
 def hardshrink(input, lambd=0.5):
     """x where |x| > lambd, else 0."""
+    input = _tensor(input, None, "hardshrink")
     return input.hardshrink(lambd)
 
 
 def threshold(input, threshold, value, inplace=False):
     """x where x > threshold, else value."""
+    input = _tensor(input, None, "threshold")
+    _reals("threshold", threshold=threshold, value=value)
     return where(input > threshold, input, value)
 
 
 def prelu(input, weight):
     """x for x > 0, weight x otherwise; weight has 1 or C (input's dim 1) elements."""
+    input = _tensor(input, None, "prelu")
     return input.prelu(weight)
 
 
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     """Leaky ReLU with slope (lower + upper) / 2, or when training a slope drawn uniformly from
     [lower, upper] for each element (from simplegrad's generator, manual_seed)."""
+    input = _tensor(input, None, "rrelu")
+    _reals("rrelu", lower=lower, upper=upper)
     if not training:
         return input.leaky_relu((lower + upper) / 2)
     d = input._device
@@ -10132,7 +10377,8 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
 def dropout(input, p=0.5, training=True):
     """Zero each element with probability p and scale the rest by 1 / (1 - p) when training;
     the identity otherwise. The mask comes from simplegrad's generator (manual_seed)."""
-    if not 0.0 <= p <= 1.0:
+    input = _tensor(input, None, "dropout")
+    if not 0.0 <= _real("dropout", "p", p) <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return input
@@ -10145,7 +10391,8 @@ def dropout(input, p=0.5, training=True):
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing dims `normalized_shape` (mean 0, biased variance 1), then
     scale by weight and shift by bias."""
-    shape = _ntuple(normalized_shape, 1)
+    input = _tensor(input, None, "layer_norm")
+    shape = _ntuple("layer_norm", normalized_shape, 1, "normalized_shape")
     if input.shape[builtins.max(input.ndim - len(shape), 0):] != shape or input.ndim < len(shape):
         raise ValueError(f"layer_norm: normalized_shape {shape} does not match the trailing "
                          f"dims of an input of shape {input.shape}")
@@ -10169,6 +10416,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """Normalise each channel (dim 1) over the batch and any trailing dims: with the batch's
     statistics when training (and then update the running ones in place, the variance
     unbiased, as torch), else with running_mean and running_var."""
+    input = _tensor(input, None, "batch_norm")
     if input.ndim < 2:
         raise ValueError(f"batch_norm: needs an input of shape (N, C, ...), got {input.shape}")
     axes = (0,) + tuple(range(2, input.ndim))
@@ -10197,9 +10445,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 def embedding(input, weight, padding_idx=None):
     """Rows of weight picked by the integer indices in input: shape input.shape + (dim,).
     The row padding_idx gets no gradient (as torch)."""
-    index = _as_tensor(input, weight)
+    weight = _tensor(weight, None, "embedding")
+    index = _as_tensor(input, weight, "embedding")
     if index.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, not {index.dtype}")
+    # a negative index would read a row from the end (NumPy's rule); torch refuses it
+    _check_index_range("embedding", index, weight.shape[0], 0, weight.shape)
     out = weight[index]
     if padding_idx is None:
         return out
@@ -10210,6 +10461,7 @@ def embedding(input, weight, padding_idx=None):
 
 def pad(input, pad, mode="constant", value=0.0):
     """Pad with a constant, in F.pad's order: (last_before, last_after, prev_before, ...)."""
+    input = _tensor(input, None, "pad")
     if mode != "constant":
         raise NotImplementedError(f"pad: only mode 'constant' is implemented, not {mode!r}")
     return input.pad(pad, value)
@@ -10221,7 +10473,7 @@ def _score_mask(op, mask, scores, attend):
     """An attention mask as a tensor to add to the scores: a float mask as it is, a bool mask
     as 0 where it equals `attend` and -inf elsewhere (torch's F.scaled_dot_product_attention
     says True for "may attend", nn.MultiheadAttention True for "may not")."""
-    mask = _as_tensor(mask, scores)
+    mask = _as_tensor(mask, scores, op)
     if mask.dtype == np.bool_:
         d = scores._device
         inf = d.full((), -math.inf, scores.dtype)
@@ -10261,6 +10513,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     a query may attend to a key, a float one is added to the scores; is_causal lets query i
     attend to keys 0..i. dropout_p drops attention weights (always: pass 0 in evaluation)."""
     op = "scaled_dot_product_attention"
+    query, key, value = (_tensor(t, None, op) for t in (query, key, value))
+    _real(op, "dropout_p", dropout_p)
     if builtins.min(query.ndim, key.ndim, value.ndim) < 2 or query.shape[-1] != key.shape[-1] \
             or key.shape[-2] != value.shape[-2]:
         raise ValueError(f"{op}: expected query (..., L, E), key (..., S, E) and value "
@@ -10297,6 +10551,7 @@ _KERNEL = "ijk"   # and of the kernel offsets
 
 def _spatial_input(op, input, nd):
     """(input with a batch dim, whether one was added): torch accepts (C, *spatial) too."""
+    input = _tensor(input, None, op)
     if input.ndim not in (nd + 1, nd + 2):
         raise ValueError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
                          f"input, got shape {input.shape}")
@@ -10317,7 +10572,7 @@ def _conv_padding(op, padding, nd, kernel, stride, dilation):
         # the total dilation (k - 1) goes half before, the odd one after, as torch
         total = tuple(dl * (k - 1) for k, dl in zip(kernel, dilation))
         return tuple((t // 2, t - t // 2) for t in total)
-    pads = _ntuple(padding, nd)
+    pads = _ntuple(op, padding, nd, "padding")
     if len(pads) != nd or builtins.min(pads) < 0:
         raise ValueError(f"{op}: padding {padding!r} must be {nd} non-negative ints")
     return tuple((p, p) for p in pads)
@@ -10331,16 +10586,18 @@ def _flat_pad(widths):
 def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
     """N-d convolution (cross-correlation, as torch): pad, take windows, einsum with weight."""
     x, unbatched = _spatial_input(op, input, nd)
+    weight = _tensor(weight, None, op)
     if weight.ndim != nd + 2:
         raise ValueError(f"{op}: weight must be {nd + 2}-D (out_channels, in_channels / groups, "
                          f"*kernel), got shape {weight.shape}")
     kernel = weight.shape[2:]
-    stride, dilation = _ntuple(stride, nd), _ntuple(dilation, nd)
+    stride, dilation = _ntuple(op, stride, nd, "stride"), _ntuple(op, dilation, nd, "dilation")
     if len(stride) != nd or len(dilation) != nd or builtins.min(stride + dilation) < 1:
         raise ValueError(f"{op}: stride {stride} and dilation {dilation} must be {nd} "
                          "positive ints")
     n, c = x.shape[:2]
     out_channels = weight.shape[0]
+    groups = _int(op, "groups", groups)
     if groups < 1 or c % groups or out_channels % groups:
         raise ValueError(f"{op}: groups={groups} must divide the input channels ({c}, input "
                          f"shape {input.shape}) and the output channels ({out_channels}, weight "
@@ -10395,12 +10652,14 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
     it would have been computed from, an einsum followed by as_strided_scatter (whose own
     gradient is the window view again), then the padding is cropped away."""
     x, unbatched = _spatial_input(op, input, nd)
+    weight = _tensor(weight, None, op)
     if weight.ndim != nd + 2:
         raise ValueError(f"{op}: weight must be {nd + 2}-D (in_channels, out_channels / groups, "
                          f"*kernel), got shape {weight.shape}")
     kernel = weight.shape[2:]
-    stride, dilation = _ntuple(stride, nd), _ntuple(dilation, nd)
-    pads, extra = _ntuple(padding, nd), _ntuple(output_padding, nd)
+    stride, dilation = _ntuple(op, stride, nd, "stride"), _ntuple(op, dilation, nd, "dilation")
+    pads = _ntuple(op, padding, nd, "padding")
+    extra = _ntuple(op, output_padding, nd, "output_padding")
     if builtins.any(len(t) != nd for t in (stride, dilation, pads, extra)) \
             or builtins.min(stride + dilation) < 1 \
             or builtins.min(pads + extra) < 0:
@@ -10410,6 +10669,7 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
         raise ValueError(f"{op}: output_padding {extra} must be smaller than stride {stride} "
                          f"or dilation {dilation}")
     n, c = x.shape[:2]
+    groups = _int(op, "groups", groups)
     if groups < 1 or c % groups or weight.shape[0] != c:
         raise ValueError(f"{op}: an input of shape {input.shape} and a weight of shape "
                          f"{weight.shape} (in_channels, out_channels / groups, *kernel) do not "
@@ -10463,9 +10723,10 @@ def _pool_setup(op, input, nd, kernel_size, stride, padding, dilation, ceil_mode
     """Checked (x, unbatched, kernel, stride, dilation, widths) for a pooling op; widths
     include the extra trailing room that ceil_mode's last, partial window reads."""
     x, unbatched = _spatial_input(op, input, nd)
-    kernel = _ntuple(kernel_size, nd)
-    stride = kernel if stride is None or stride == [] or stride == () else _ntuple(stride, nd)
-    pads, dilation = _ntuple(padding, nd), _ntuple(dilation, nd)
+    kernel = _ntuple(op, kernel_size, nd, "kernel_size")
+    stride = kernel if stride is None or stride == [] or stride == () else _ntuple(
+        op, stride, nd, "stride")
+    pads, dilation = _ntuple(op, padding, nd, "padding"), _ntuple(op, dilation, nd, "dilation")
     if builtins.any(len(t) != nd for t in (kernel, stride, pads, dilation)) \
             or builtins.min(kernel + stride + dilation) < 1 or builtins.min(pads) < 0:
         raise ValueError(f"{op}: kernel_size {kernel}, stride {stride}, padding {pads} and "
@@ -10642,7 +10903,8 @@ def adaptive_avg_pool2d(input, output_size):
     if len(size) != 2:
         raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or 2 values, "
                          f"got {output_size!r}")
-    size = tuple(m if s is None else int(s) for s, m in zip(size, x.shape[2:]))
+    size = tuple(m if s is None else _int("adaptive_avg_pool2d", "output_size", s)
+                 for s, m in zip(size, x.shape[2:]))
     if builtins.min(size) < 1 or builtins.min(x.shape[2:]) < 1:
         raise ValueError(f"adaptive_avg_pool2d: output_size {size} and input shape "
                          f"{input.shape} must be positive")
@@ -10704,7 +10966,9 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of class-index targets; input holds log-probabilities in dim 1.
     'mean' divides by the summed weights of the targets that count (as torch)."""
     _check_reduction("nll_loss", reduction)
-    losses, w, _ = _nll_terms("nll_loss", input, _as_tensor(target, input), weight, ignore_index)
+    input = _tensor(input, None, "nll_loss")
+    losses, w, _ = _nll_terms("nll_loss", input, _as_tensor(target, input, "nll_loss"), weight,
+                              ignore_index)
     if reduction == "mean":
         return losses.sum() / w.sum()
     return _reduce("nll_loss", losses, reduction)
@@ -10717,13 +10981,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     weight) or class probabilities (floats, the input's shape); label_smoothing mixes in the
     uniform distribution."""
     _check_reduction("cross_entropy", reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
+    if not 0.0 <= _real("cross_entropy", "label_smoothing", label_smoothing) <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
+    input = _tensor(input, None, "cross_entropy")
     dim = 1 if input.ndim >= 2 else 0
     n_classes = input.shape[dim]
     logp = input.log_softmax(dim)
-    target = _as_tensor(target, input)
+    target = _as_tensor(target, input, "cross_entropy")
     if weight is not None:
         weight = _as_tensor(weight, input).reshape(
             tuple(n_classes if i == dim else 1 for i in range(input.ndim)))
@@ -10753,7 +11018,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 def mse_loss(input, target, reduction="mean"):
     """(input - target)^2, reduced; the shapes must match."""
-    target = _as_tensor(target, input)
+    input = _tensor(input, None, "mse_loss")
+    target = _as_tensor(target, input, "mse_loss")
     _same_shape("mse_loss", input, target)
     diff = input - target
     return _reduce("mse_loss", diff * diff, reduction)
@@ -10761,7 +11027,8 @@ def mse_loss(input, target, reduction="mean"):
 
 def l1_loss(input, target, reduction="mean"):
     """|input - target|, reduced; the shapes must match."""
-    target = _as_tensor(target, input)
+    input = _tensor(input, None, "l1_loss")
+    target = _as_tensor(target, input, "l1_loss")
     _same_shape("l1_loss", input, target)
     return _reduce("l1_loss", (input - target).abs(), reduction)
 
@@ -10776,7 +11043,8 @@ def _clamped_log(x):
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """-(t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1], each log clamped at
     -100 (as torch)."""
-    target = _as_tensor(target, input)
+    input = _tensor(input, None, "binary_cross_entropy")
+    target = _as_tensor(target, input, "binary_cross_entropy")
     _same_shape("binary_cross_entropy", input, target)
     host = input.detach().numpy()
     if np.any((host < 0) | (host > 1)):
@@ -10792,7 +11060,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
                                      pos_weight=None):
     """binary_cross_entropy(sigmoid(x), t) without overflow, for any logits x:
     (1 - t) x + (1 + (pos_weight - 1) t) log(1 + e^-x)."""
-    target = _as_tensor(target, input)
+    input = _tensor(input, None, "binary_cross_entropy_with_logits")
+    target = _as_tensor(target, input, "binary_cross_entropy_with_logits")
     _same_shape("binary_cross_entropy_with_logits", input, target)
     # log(1 + e^-x) = max(-x, 0) + log(1 + e^-|x|), which softplus computes with slope
     # -sigmoid(-x) everywhere, 0 included
@@ -10828,6 +11097,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, *, dtype=None):
         super().__init__()
+        in_features = _size_arg("Linear", "in_features", in_features)
+        out_features = _size_arg("Linear", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = _empty((out_features, in_features), dtype)
         self.bias = _empty((out_features,), dtype) if bias else None
@@ -10854,7 +11125,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
+        if not 0.0 <= _real("Dropout", "p", p) <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p, self.inplace = p, inplace  # inplace is accepted for torch's signature only
 
@@ -10872,7 +11143,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *,
                  dtype=None):
         super().__init__()
-        self.normalized_shape = _ntuple(normalized_shape, 1)
+        self.normalized_shape = _new_shape("LayerNorm", (normalized_shape,))
         self.eps, self.elementwise_affine = eps, elementwise_affine
         self.weight = self.bias = None
         if elementwise_affine:
@@ -10898,6 +11169,7 @@ class BatchNorm1d(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, *, bias=True, dtype=None):
         super().__init__()
+        num_features = _size_arg(type(self).__name__, "num_features", num_features)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = ones_(_empty((num_features,), dtype)) if affine else None
@@ -10913,10 +11185,18 @@ class BatchNorm1d(Module):
 
     def forward(self, input):
         """batch_norm with the batch's statistics when training, the running ones in eval."""
+        input = _tensor(input, None, type(self).__name__)
         if input.ndim not in self._input_dims:
             dims = " or ".join(f"{n}-D" for n in self._input_dims)
             raise ValueError(f"{type(self).__name__}: expected a {dims} input, got shape "
                              f"{input.shape}")
+        # checked here, before num_batches_tracked counts the batch
+        if input.shape[1] != self.num_features:
+            raise RuntimeError(f"{type(self).__name__}: expected {self.num_features} channels "
+                               f"(dim 1), got an input of shape {input.shape}")
+        if self.training and _count(input.shape, (0,) + tuple(range(2, input.ndim))) <= 1:
+            raise ValueError(f"{type(self).__name__}: expected more than 1 value per channel "
+                             f"when training, got input of shape {input.shape}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             count = self.num_batches_tracked
@@ -10941,7 +11221,10 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, *, dtype=None):
         super().__init__()
+        num_embeddings = _size_arg("Embedding", "num_embeddings", num_embeddings)
+        embedding_dim = _size_arg("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
+            padding_idx = _int("Embedding", "padding_idx", padding_idx)
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for "
                                  f"{num_embeddings} embeddings")
@@ -10983,6 +11266,9 @@ class _ConvNd(Module):
                  groups=1, bias=True, padding_mode="zeros", output_padding=0, *, dtype=None):
         super().__init__()
         name, nd = type(self).__name__, self._nd
+        in_channels = _size_arg(name, "in_channels", in_channels)
+        out_channels = _size_arg(name, "out_channels", out_channels)
+        groups = _int(name, "groups", groups)
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: groups={groups} must divide in_channels ({in_channels}) "
                              f"and out_channels ({out_channels})")
@@ -10990,9 +11276,14 @@ class _ConvNd(Module):
             raise NotImplementedError(f"{name}: only padding_mode 'zeros' is implemented, not "
                                       f"{padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = _ntuple(kernel_size, nd), _ntuple(stride, nd)
-        self.padding = padding if isinstance(padding, str) else _ntuple(padding, nd)
-        self.dilation, self.output_padding = _ntuple(dilation, nd), _ntuple(output_padding, nd)
+        self.kernel_size = _ntuple(name, kernel_size, nd, "kernel_size")
+        if builtins.any(k < 0 for k in self.kernel_size):
+            raise RuntimeError(f"{name}: kernel_size {self.kernel_size} cannot be negative")
+        self.stride = _ntuple(name, stride, nd, "stride")
+        self.padding = padding if isinstance(padding, str) else _ntuple(name, padding, nd,
+                                                                        "padding")
+        self.dilation = _ntuple(name, dilation, nd, "dilation")
+        self.output_padding = _ntuple(name, output_padding, nd, "output_padding")
         self.padding_mode = padding_mode
         if isinstance(padding, str):
             _conv_padding(name, padding, nd, self.kernel_size, self.stride, self.dilation)
@@ -11263,7 +11554,7 @@ class PReLU(Module):
 
     def __init__(self, num_parameters=1, init=0.25, *, dtype=None):
         super().__init__()
-        self.num_parameters = num_parameters
+        self.num_parameters = _size_arg("PReLU", "num_parameters", num_parameters)
         self.weight = Parameter(Tensor(np.full(num_parameters, init), dtype=dtype or np.float32))
 
     def forward(self, input):
@@ -11350,7 +11641,7 @@ def _gru_step(gi, gh, h):
 
 def _check_state(name, what, state, shape, input):
     """state as a Tensor of `shape`, or a ValueError naming the layer and the shapes."""
-    state = _as_tensor(state, input)
+    state = _as_tensor(state, input, name)
     if state.shape != shape:
         raise ValueError(f"{name}: expected {what} of shape {shape} for an input of shape "
                          f"{input.shape}, got {state.shape}")
@@ -11368,6 +11659,9 @@ class _RNNBase(Module):
                  dropout=0.0, bidirectional=False, *, dtype=None):
         super().__init__()
         name = type(self).__name__
+        input_size = _int(name, "input_size", input_size)
+        hidden_size = _int(name, "hidden_size", hidden_size)
+        num_layers = _int(name, "num_layers", num_layers)
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError(f"{name}: input_size ({input_size}), hidden_size ({hidden_size}) "
                              f"and num_layers ({num_layers}) must be positive")
@@ -11415,7 +11709,7 @@ class _RNNBase(Module):
         """(output, final states as a tuple): every layer and direction over input. hx is None
         or a tuple of initial states, each (layers * directions, batch, hidden)."""
         name = type(self).__name__
-        input = _as_tensor(input, next(self.parameters()))
+        input = _as_tensor(input, next(self.parameters()), name)
         if input.ndim not in (2, 3):
             raise ValueError(f"{name}: expected a 2-D (unbatched) or 3-D (batched) input, got "
                              f"shape {input.shape}")
@@ -11547,6 +11841,8 @@ class _CellBase(Module):
 
     def __init__(self, input_size, hidden_size, bias=True, *, dtype=None):
         super().__init__()
+        input_size = _int(type(self).__name__, "input_size", input_size)
+        hidden_size = _int(type(self).__name__, "hidden_size", hidden_size)
         if input_size <= 0 or hidden_size <= 0:
             raise ValueError(f"{type(self).__name__}: input_size ({input_size}) and hidden_size "
                              f"({hidden_size}) must be positive")
@@ -11567,7 +11863,7 @@ class _CellBase(Module):
     def _inputs(self, input, hx, state_names):
         """(input (N, input_size), [states (N, hidden)], batched) after the checks."""
         name = type(self).__name__
-        input = _as_tensor(input, self.weight_ih)
+        input = _as_tensor(input, self.weight_ih, name)
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected an input of shape (N, {self.input_size}) or "
                              f"({self.input_size},), got {input.shape}")
@@ -11631,6 +11927,8 @@ class MultiheadAttention(Module):
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
                  add_zero_attn=False, kdim=None, vdim=None, batch_first=False, *, dtype=None):
         super().__init__()
+        embed_dim = _int("MultiheadAttention", "embed_dim", embed_dim)
+        num_heads = _int("MultiheadAttention", "num_heads", num_heads)
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive "
                              f"multiple of num_heads ({num_heads})")
@@ -11663,8 +11961,9 @@ class MultiheadAttention(Module):
         key_padding_mask (N, S), attn_mask (L, S) or (N * heads, L, S); True where a query
         may NOT attend (or a float added to the scores)."""
         name, e, heads = "MultiheadAttention", self.embed_dim, self.num_heads
-        like = next(t for t in (query, key, value) if isinstance(t, Tensor))
-        q, k, v = (_as_tensor(t, like) for t in (query, key, value))
+        like = next((t for t in (query, key, value) if isinstance(t, Tensor)),
+                    self.in_proj_weight)
+        q, k, v = (_as_tensor(t, like, name) for t in (query, key, value))
         batched = q.ndim == 3
         if q.ndim not in (2, 3) or k.ndim != q.ndim or v.shape != k.shape \
                 or {q.shape[-1], k.shape[-1]} != {e}:
@@ -12222,7 +12521,7 @@ class TensorDataset:
     def __init__(self, *tensors):
         if not tensors:
             raise ValueError("TensorDataset: needs at least one tensor")
-        self.tensors = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in tensors)
+        self.tensors = tuple(_tensor(t, None, "TensorDataset") for t in tensors)
         sizes = [t.shape[0] if t.ndim else None for t in self.tensors]
         if None in sizes or len(set(sizes)) != 1:
             raise ValueError(f"TensorDataset: the tensors must share their first dim, got shapes "
@@ -12262,12 +12561,14 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, generator=None,
                  collate_fn=None, sampler=None):
-        if int(batch_size) < 1:
-            raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
+        size = _as_int(batch_size)
+        if size is None or size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got "
+                             f"{_describe(batch_size)}")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the "
                              "sampler chooses the order)")
-        self.dataset, self.batch_size, self.sampler = dataset, int(batch_size), sampler
+        self.dataset, self.batch_size, self.sampler = dataset, size, sampler
         self.shuffle, self.drop_last, self.collate_fn = shuffle, drop_last, collate_fn
         if isinstance(generator, (int, np.integer)):
             generator = np.random.default_rng(generator)
@@ -12619,20 +12920,74 @@ def _lerp(start, end, weight):
     return end - (end - start) * (1 - weight)
 
 
-def _state_value(key, value, p):
-    """A loaded state entry: numbers stay numbers, arrays become new tensors like p's."""
-    if key == "step":
-        return int(float(value))
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
+def _state_value(op, index, key, value, p):
+    """A loaded state entry, checked against its parameter p: "step" becomes an int, other
+    numbers stay numbers, arrays (which must have p's shape) new tensors of p's dtype, as
+    torch.optim casts them."""
+    where = f"the state of parameter {index}, {key!r},"
+    if key == "step" or value is None or isinstance(value, (bool, int, float)):
+        if key != "step":
+            return value
+        host = _host_value(value)
+        if host.shape != () or host.dtype.kind not in "biuf":
+            raise TypeError(f"{op}: {where} must be a number, not {_describe(value)}")
+        return int(host.item())
     d = p._device
     if isinstance(value, Tensor) and value._device == d:
         data = value.data
     else:  # a NumPy array, a torch tensor, a tensor of another device
-        data = d.array(np.asarray(value))
-    if _is_float(data.dtype):
-        data = d.astype(data, p.dtype)
-    return _wrap(d.copy(data), d)
+        host = _host_value(value)
+        if host.dtype.kind not in "biufc":
+            raise TypeError(f"{op}: {where} must be numbers, not {_describe(value)}")
+        data = d.array(host)
+    if data.dtype.kind not in "biufc" or data.dtype.kind == "c" and p.dtype.kind != "c":
+        raise TypeError(f"{op}: {where} of {data.dtype}, does not fit a parameter of "
+                        f"{p.dtype}")
+    if tuple(data.shape) != p.shape:
+        raise ValueError(f"{op}: {where} has shape {tuple(data.shape)}, but the parameter has "
+                         f"shape {p.shape}")
+    return _wrap(d.copy(d.astype(data, p.dtype)), d)
+
+
+def _checked_groups(op, saved, groups):
+    """The parameters by saved index, after checking that the saved param_groups match the
+    optimizer's groups: as many, each listing as many parameters, every index once, and
+    options of the kinds the groups hold (a number for a number, a pair for a pair)."""
+    if not isinstance(saved, (list, tuple)) or not builtins.all(
+            isinstance(s, collections.abc.Mapping) and "params" in s for s in saved):
+        raise ValueError(f"{op}: param_groups must be a list of dicts with a 'params' entry, "
+                         f"not {_describe(saved)}")
+    if len(saved) != len(groups):
+        raise ValueError(f"{op}: {len(saved)} parameter groups saved, {len(groups)} here")
+    params = {}
+    for i, (s, group) in enumerate(zip(saved, groups)):
+        if len(s["params"]) != len(group["params"]):
+            raise ValueError(f"{op}: parameter group {i} has {len(s['params'])} parameters "
+                             f"saved, {len(group['params'])} here")
+        for index, p in zip(s["params"], group["params"]):
+            if _as_int(index) is None or _as_int(index) in params:
+                raise ValueError(f"{op}: parameter group {i} lists {index!r}, which is not an "
+                                 "integer index new to the state dict")
+            params[_as_int(index)] = p
+        for key, value in s.items():
+            current = group.get(key)
+            if isinstance(current, (tuple, list)):
+                fits = isinstance(value, (tuple, list)) and len(value) == len(current)
+            elif isinstance(current, (int, float, np.number)) and not isinstance(current, bool):
+                fits = value is not None and not isinstance(value, (str, bytes, tuple, list,
+                                                                    dict))
+            else:
+                fits = True
+            if key != "params" and not fits:
+                raise TypeError(f"{op}: parameter group {i}'s option {key!r} is "
+                                f"{_describe(value)}, where the optimizer holds {current!r}")
+    return params
+
+
+def _reals(op, **options):
+    """Raise a TypeError naming op and the option unless every option is a number."""
+    for what, value in options.items():
+        _real(op, what, value)
 
 
 def _zero_(t):
@@ -12741,23 +13096,32 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
-        """Take the state and options of state_dict() (copied: the two do not share memory)."""
-        name = type(self).__name__
+        """Take the state and options of state_dict() (copied: the two do not share memory).
+
+        Everything is checked and converted before anything changes: the param_groups must
+        match this optimizer's groups, and each state entry its parameter (arrays of the
+        parameter's shape, cast to its dtype; "step" a number), else nothing is loaded.
+        """
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, collections.abc.Mapping):
+            raise TypeError(f"{name}: expected a dict-like state_dict, got "
+                            f"{_describe(state_dict)}")
+        missing = [key for key in ("state", "param_groups") if key not in state_dict]
+        if missing or not isinstance(state_dict["state"], collections.abc.Mapping):
+            raise ValueError(f"{name}: expected a dict with a 'state' dict and 'param_groups', "
+                             f"got one with keys {list(state_dict)}")
         saved = state_dict["param_groups"]
-        if len(saved) != len(self.param_groups):
-            raise ValueError(f"{name}.load_state_dict: {len(saved)} parameter groups saved, "
-                             f"{len(self.param_groups)} here")
-        params = {}
-        for i, (s, group) in enumerate(zip(saved, self.param_groups)):
-            if len(s["params"]) != len(group["params"]):
-                raise ValueError(f"{name}.load_state_dict: parameter group {i} has "
-                                 f"{len(s['params'])} parameters saved, "
-                                 f"{len(group['params'])} here")
-            params.update(zip(s["params"], group["params"]))
+        params = _checked_groups(name, saved, self.param_groups)
         state = {}
         for index, entries in state_dict["state"].items():
-            p = params[int(index)]  # int(): keys may have become strings (JSON)
-            state[p] = {key: _state_value(key, value, p) for key, value in entries.items()}
+            # keys may have become strings (JSON)
+            k = int(index) if isinstance(index, str) and index.isdigit() else _as_int(index)
+            if k not in params or not isinstance(entries, collections.abc.Mapping):
+                raise ValueError(f"{name}: state {index!r} is not a dict for a parameter that "
+                                 "the param_groups list")
+            p = params[k]
+            state[p] = {key: _state_value(name, index, key, value, p)
+                        for key, value in entries.items()}
         self.state = state
         for s, group in zip(saved, self.param_groups):
             for key, value in s.items():
@@ -12787,6 +13151,8 @@ class Adam(Optimizer):
         lr = lr if learning_rate is None else learning_rate
         betas = (betas[0] if beta1 is None else beta1, betas[1] if beta2 is None else beta2)
         eps = eps if epsilon is None else epsilon
+        _reals(type(self).__name__, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
+               weight_decay=weight_decay)
         if lr < 0 or eps < 0 or weight_decay < 0 or not builtins.all(0 <= b < 1 for b in betas):
             raise ValueError(f"{type(self).__name__}: invalid option: lr={lr}, betas={betas}, "
                              f"eps={eps}, weight_decay={weight_decay}")
@@ -12835,6 +13201,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False):
+        _reals("SGD", lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"SGD: invalid option: lr={lr}, momentum={momentum}, "
                              f"weight_decay={weight_decay}")
@@ -12865,6 +13232,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, *, maximize=False):
+        _reals("RMSprop", lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+               momentum=momentum)
         if lr < 0 or alpha < 0 or eps < 0 or weight_decay < 0 or momentum < 0:
             raise ValueError(f"RMSprop: invalid option: lr={lr}, alpha={alpha}, eps={eps}, "
                              f"weight_decay={weight_decay}, momentum={momentum}")
@@ -12902,6 +13271,8 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
                  eps=1e-10, *, maximize=False):
+        _reals("Adagrad", lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+               initial_accumulator_value=initial_accumulator_value, eps=eps)
         if lr < 0 or lr_decay < 0 or weight_decay < 0 or initial_accumulator_value < 0 or eps < 0:
             raise ValueError(f"Adagrad: invalid option: lr={lr}, lr_decay={lr_decay}, "
                              f"weight_decay={weight_decay}, initial_accumulator_value="
