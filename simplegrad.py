@@ -5160,24 +5160,35 @@ class Tensor(metaclass=_TensorMeta):
     def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         """log(sum(exp(x))) computed without overflow."""
         axes, keep = _reduction_args("logsumexp", self, axis, dim, keepdims, keepdim)
-        x = _floating(self)
-        d = x._device
-        m = d.max(x.data, axes, True)
-        m = _wrap(d.where(d.equal(d.abs(m), math.inf), 0, m), d)  # all -inf stays -inf
-        out = (x - m).exp().sum(axes, keepdims=True).log() + m
+
+        def logsumexp(x):
+            d = x._device
+            m = d.max(x.data, axes, True)
+            m = _wrap(d.where(d.equal(d.abs(m), math.inf), 0, m), d)  # all -inf stays -inf
+            return (x - m).exp().sum(axes, keepdims=True).log() + m
+        out = _half_in_float32(logsumexp, _floating(self))
         return out if keep else out.reshape(_reduced(self.shape, axes))
 
     def softmax(self, dim=-1, *, axis=None):
         """exp(x) / sum(exp(x)) along one dim (the last by default)."""
         axes, _ = _reduction_args("softmax", self, axis, dim, False, None)
-        x = _floating(self)
-        e = (x - _wrap(x._device.max(x.data, axes, True), x._device)).exp()
-        return e / e.sum(axes, keepdims=True)
+
+        def softmax(x):
+            e = (x - _wrap(x._device.max(x.data, axes, True), x._device)).exp()
+            return e / e.sum(axes, keepdims=True)
+        return _half_in_float32(softmax, _floating(self))
 
     def log_softmax(self, dim=-1, *, axis=None):
         """x - logsumexp(x) along one dim (the last by default)."""
         axes, _ = _reduction_args("log_softmax", self, axis, dim, False, None)
-        return self - self.logsumexp(axes, keepdims=True)
+
+        # (x - max) - log(sum(exp(x - max))), as torch: x - logsumexp(x), with logsumexp =
+        # max + log(sum) rounded to the spacing of max, loses the low bits of the result (in
+        # float16 at |x| = 1000 that spacing is 0.5)
+        def log_softmax(x):
+            shifted = x - _wrap(x._device.max(x.data, axes, True), x._device)
+            return shifted - shifted.exp().sum(axes, keepdims=True).log()
+        return _half_in_float32(log_softmax, _floating(self))
 
     logsoftmax = log_softmax
 
@@ -6025,6 +6036,14 @@ def _lift(value, like):
 
 def _floating(x):
     return x if _is_float(x.dtype) else x.astype(np.float32)
+
+
+def _half_in_float32(fn, x):
+    """fn(x), computed in float32 and rounded to float16 once where x is float16 (as torch's
+    CPU kernels for half); the gradient is rounded once too."""
+    if x.dtype == np.float16:
+        return fn(x.float()).half()
+    return fn(x)
 
 
 def _operands(op, x, other, reverse=False, broadcast=True):
