@@ -5040,12 +5040,20 @@ class Tensor(metaclass=_TensorMeta):
 
     def gelu(self, approximate="none"):
         """x Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')."""
-        if approximate == "tanh":
-            inner = (self + 0.044715 * self ** 3) * math.sqrt(2 / math.pi)
-            return 0.5 * self * (1 + inner.tanh())
-        if approximate != "none":
+        if approximate not in ("none", "tanh"):
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
-        return 0.5 * self * (1 + (self * (1 / math.sqrt(2))).erf())
+
+        def gelu(x):
+            if approximate == "tanh":
+                # x x x rather than x ** 3, as torch: pow's slope 3 x^2 overflows before x^2
+                # does, and where tanh is +-1 its slope 0 times inf would make the gradient nan
+                inner = (x + 0.044715 * (x * x * x)) * math.sqrt(2 / math.pi)
+                return 0.5 * x * (1 + inner.tanh())
+            return 0.5 * x * (1 + (x * (1 / math.sqrt(2))).erf())
+        # float16 in float32, as torch: in float16, x^3 (tanh form) overflows from |x| = 40 on,
+        # and the gradient g x / 2 (both forms) where it passes 65504, and inf times a slope of
+        # 0 is nan
+        return _half_in_float32(gelu, self)
 
     def softplus(self, beta=1.0, threshold=20.0):
         """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
