@@ -10699,11 +10699,14 @@ def l1_loss(input, target, reduction="mean"):
     return _reduce("l1_loss", (input - target).abs(), reduction)
 
 
-def _clamped_log(x):
-    # log x, at least -100 as in torch; x = 0 takes the constant branch, so that the gradient
-    # there is 0 rather than 0 * inf (torch's gradient there is about -1e12 instead)
-    positive = x > 0
-    return where(positive, where(positive, x, 1.0).log(), -100.0).clamp(min=-100.0)
+def _clamped_log(p, complement=False):
+    # log p, or log(1 - p) as log1p(-p) (complement=True; as torch, so that a small p keeps
+    # its bits), at least -100 as in torch; where the log is -inf the constant branch is taken,
+    # so that the gradient there is 0 rather than 0 * inf (torch's is about -1e12 instead)
+    inside = p < 1 if complement else p > 0
+    safe = where(inside, p, 0.5)
+    log = (-safe).log1p() if complement else safe.log()
+    return where(inside, log, -100.0).clamp(min=-100.0)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
@@ -10715,7 +10718,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if np.any((host < 0) | (host > 1)):
         raise ValueError("binary_cross_entropy: all elements of input should be between 0 "
                          "and 1 (use binary_cross_entropy_with_logits for logits)")
-    loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(1 - input))
+    loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(input, True))
     if weight is not None:
         loss = loss * _as_tensor(weight, input)
     return _reduce("binary_cross_entropy", loss, reduction)
@@ -10724,15 +10727,25 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
                                      pos_weight=None):
     """binary_cross_entropy(sigmoid(x), t) without overflow, for any logits x:
-    (1 - t) x + (1 + (pos_weight - 1) t) log(1 + e^-x)."""
+    (1 - t) softplus(x) + pos_weight t softplus(-x)."""
     target = _as_tensor(target, input)
     _same_shape("binary_cross_entropy_with_logits", input, target)
-    # log(1 + e^-x) = max(-x, 0) + log(1 + e^-|x|), which softplus computes with slope
-    # -sigmoid(-x) everywhere, 0 included
-    log_one_plus = (-input).softplus(threshold=math.inf)
+    # -log(1 - sigmoid x) = softplus(x) = max(x, 0) + log(1 + e^-|x|), and -log(sigmoid x) =
+    # softplus(-x): two terms that are never negative, rather than torch's (1 - t) x -
+    # log(sigmoid x), which cancels (at t = 0 and x = -10 about 6 of float32's 24 bits are
+    # left); the gradient, (1 - t) sigmoid(x) - pos_weight t sigmoid(-x), is exact at t = 0 and
+    # t = 1. The three wheres keep softplus's slopes at x = 0 (max(x, 0): 0, max(-x, 0): -1,
+    # -|x|: 1), so that the gradient there is torch's
+    x = input
+    positive = x > 0
+    log_one_plus = where(positive, -x, x).exp().log1p()
+    softplus_x = where(positive, x, 0.0) + log_one_plus
+    softplus_neg_x = where(positive, 0.0, -x) + log_one_plus
     if pos_weight is not None:
-        log_one_plus = log_one_plus * ((_as_tensor(pos_weight, input) - 1) * target + 1)
-    loss = (1 - target) * input + log_one_plus
+        target_pos = _as_tensor(pos_weight, input) * target
+    else:
+        target_pos = target
+    loss = (1 - target) * softplus_x + target_pos * softplus_neg_x
     if weight is not None:
         loss = loss * _as_tensor(weight, input)
     return _reduce("binary_cross_entropy_with_logits", loss, reduction)
