@@ -5171,12 +5171,20 @@ class Tensor(metaclass=_TensorMeta):
 
     def gelu(self, approximate="none"):
         """x Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')."""
-        if approximate == "tanh":
-            inner = (self + 0.044715 * self ** 3) * math.sqrt(2 / math.pi)
-            return 0.5 * self * (1 + inner.tanh())
-        if approximate != "none":
+        if approximate not in ("none", "tanh"):
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
-        return 0.5 * self * (1 + (self * (1 / math.sqrt(2))).erf())
+
+        def gelu(x):
+            if approximate == "tanh":
+                # x x x rather than x ** 3, as torch: pow's slope 3 x^2 overflows before x^2
+                # does, and where tanh is +-1 its slope 0 times inf would make the gradient nan
+                inner = (x + 0.044715 * (x * x * x)) * math.sqrt(2 / math.pi)
+                return 0.5 * x * (1 + inner.tanh())
+            return 0.5 * x * (1 + (x * (1 / math.sqrt(2))).erf())
+        # float16 in float32, as torch: in float16, x^3 (tanh form) overflows from |x| = 40 on,
+        # and the gradient g x / 2 (both forms) where it passes 65504, and inf times a slope of
+        # 0 is nan
+        return _half_in_float32(gelu, self)
 
     def softplus(self, beta=1.0, threshold=20.0):
         """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
@@ -5296,24 +5304,35 @@ class Tensor(metaclass=_TensorMeta):
     def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         """log(sum(exp(x))) computed without overflow."""
         axes, keep = _reduction_args("logsumexp", self, axis, dim, keepdims, keepdim)
-        x = _floating(self)
-        d = x._device
-        m = d.max(x.data, axes, True)
-        m = _wrap(d.where(d.equal(d.abs(m), math.inf), 0, m), d)  # all -inf stays -inf
-        out = (x - m).exp().sum(axes, keepdims=True).log() + m
+
+        def logsumexp(x):
+            d = x._device
+            m = d.max(x.data, axes, True)
+            m = _wrap(d.where(d.equal(d.abs(m), math.inf), 0, m), d)  # all -inf stays -inf
+            return (x - m).exp().sum(axes, keepdims=True).log() + m
+        out = _half_in_float32(logsumexp, _floating(self))
         return out if keep else out.reshape(_reduced(self.shape, axes))
 
     def softmax(self, dim=-1, *, axis=None):
         """exp(x) / sum(exp(x)) along one dim (the last by default)."""
         axes, _ = _reduction_args("softmax", self, axis, dim, False, None)
-        x = _floating(self)
-        e = (x - _wrap(x._device.max(x.data, axes, True), x._device)).exp()
-        return e / e.sum(axes, keepdims=True)
+
+        def softmax(x):
+            e = (x - _wrap(x._device.max(x.data, axes, True), x._device)).exp()
+            return e / e.sum(axes, keepdims=True)
+        return _half_in_float32(softmax, _floating(self))
 
     def log_softmax(self, dim=-1, *, axis=None):
         """x - logsumexp(x) along one dim (the last by default)."""
         axes, _ = _reduction_args("log_softmax", self, axis, dim, False, None)
-        return self - self.logsumexp(axes, keepdims=True)
+
+        # (x - max) - log(sum(exp(x - max))), as torch: x - logsumexp(x), with logsumexp =
+        # max + log(sum) rounded to the spacing of max, loses the low bits of the result (in
+        # float16 at |x| = 1000 that spacing is 0.5)
+        def log_softmax(x):
+            shifted = x - _wrap(x._device.max(x.data, axes, True), x._device)
+            return shifted - shifted.exp().sum(axes, keepdims=True).log()
+        return _half_in_float32(log_softmax, _floating(self))
 
     logsoftmax = log_softmax
 
@@ -6208,6 +6227,14 @@ def _not_numbers(x):
 
 def _floating(x):
     return x if _is_float(x.dtype) else x.astype(np.float32)
+
+
+def _half_in_float32(fn, x):
+    """fn(x), computed in float32 and rounded to float16 once where x is float16 (as torch's
+    CPU kernels for half); the gradient is rounded once too."""
+    if x.dtype == np.float16:
+        return fn(x.float()).half()
+    return fn(x)
 
 
 def _operands(op, x, other, reverse=False, broadcast=True):
@@ -11033,11 +11060,14 @@ def l1_loss(input, target, reduction="mean"):
     return _reduce("l1_loss", (input - target).abs(), reduction)
 
 
-def _clamped_log(x):
-    # log x, at least -100 as in torch; x = 0 takes the constant branch, so that the gradient
-    # there is 0 rather than 0 * inf (torch's gradient there is about -1e12 instead)
-    positive = x > 0
-    return where(positive, where(positive, x, 1.0).log(), -100.0).clamp(min=-100.0)
+def _clamped_log(p, complement=False):
+    # log p, or log(1 - p) as log1p(-p) (complement=True; as torch, so that a small p keeps
+    # its bits), at least -100 as in torch; where the log is -inf the constant branch is taken,
+    # so that the gradient there is 0 rather than 0 * inf (torch's is about -1e12 instead)
+    inside = p < 1 if complement else p > 0
+    safe = where(inside, p, 0.5)
+    log = (-safe).log1p() if complement else safe.log()
+    return where(inside, log, -100.0).clamp(min=-100.0)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
@@ -11050,7 +11080,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if np.any((host < 0) | (host > 1)):
         raise ValueError("binary_cross_entropy: all elements of input should be between 0 "
                          "and 1 (use binary_cross_entropy_with_logits for logits)")
-    loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(1 - input))
+    loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(input, True))
     if weight is not None:
         loss = loss * _as_tensor(weight, input)
     return _reduce("binary_cross_entropy", loss, reduction)
@@ -11059,16 +11089,26 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
                                      pos_weight=None):
     """binary_cross_entropy(sigmoid(x), t) without overflow, for any logits x:
-    (1 - t) x + (1 + (pos_weight - 1) t) log(1 + e^-x)."""
+    (1 - t) softplus(x) + pos_weight t softplus(-x)."""
     input = _tensor(input, None, "binary_cross_entropy_with_logits")
     target = _as_tensor(target, input, "binary_cross_entropy_with_logits")
     _same_shape("binary_cross_entropy_with_logits", input, target)
-    # log(1 + e^-x) = max(-x, 0) + log(1 + e^-|x|), which softplus computes with slope
-    # -sigmoid(-x) everywhere, 0 included
-    log_one_plus = (-input).softplus(threshold=math.inf)
+    # -log(1 - sigmoid x) = softplus(x) = max(x, 0) + log(1 + e^-|x|), and -log(sigmoid x) =
+    # softplus(-x): two terms that are never negative, rather than torch's (1 - t) x -
+    # log(sigmoid x), which cancels (at t = 0 and x = -10 about 6 of float32's 24 bits are
+    # left); the gradient, (1 - t) sigmoid(x) - pos_weight t sigmoid(-x), is exact at t = 0 and
+    # t = 1. The three wheres keep softplus's slopes at x = 0 (max(x, 0): 0, max(-x, 0): -1,
+    # -|x|: 1), so that the gradient there is torch's
+    x = input
+    positive = x > 0
+    log_one_plus = where(positive, -x, x).exp().log1p()
+    softplus_x = where(positive, x, 0.0) + log_one_plus
+    softplus_neg_x = where(positive, 0.0, -x) + log_one_plus
     if pos_weight is not None:
-        log_one_plus = log_one_plus * ((_as_tensor(pos_weight, input) - 1) * target + 1)
-    loss = (1 - target) * input + log_one_plus
+        target_pos = _as_tensor(pos_weight, input) * target
+    else:
+        target_pos = target
+    loss = (1 - target) * softplus_x + target_pos * softplus_neg_x
     if weight is not None:
         loss = loss * _as_tensor(weight, input)
     return _reduce("binary_cross_entropy_with_logits", loss, reduction)

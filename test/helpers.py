@@ -19,10 +19,11 @@ GPU_TOLERANCES = {np.float64: (1e-9, 1e-11), np.float32: (4e-4, 4e-5)}
 
 def assert_close(actual, expected, dtype=np.float64, rtol=None, atol=None, what="value"):
     """Compare a simplegrad tensor (or array) with a torch tensor (or array)."""
-    table = GPU_TOLERANCES if sg.Tensor.device.name == "cupy" else TOLERANCES
-    default_rtol, default_atol = table[np.dtype(dtype).type]
-    rtol = default_rtol if rtol is None else rtol
-    atol = default_atol if atol is None else atol
+    if rtol is None or atol is None:  # float16 has no defaults: its tests give both
+        table = GPU_TOLERANCES if sg.Tensor.device.name == "cupy" else TOLERANCES
+        default_rtol, default_atol = table[np.dtype(dtype).type]
+        rtol = default_rtol if rtol is None else rtol
+        atol = default_atol if atol is None else atol
     expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else expected
     actual = np.asarray(actual.detach() if isinstance(actual, sg.Tensor) else actual)
     assert actual.shape == tuple(np.shape(expected)), \
@@ -94,3 +95,35 @@ def compare_outputs_and_backward(outs, refs, seed=0):
         t_loss = t_loss + (ref * torch.tensor(upstream)).sum()
     s_loss.backward()
     t_loss.backward()
+
+
+# ---- large inputs in every float dtype -----------------------------------------------------------
+
+FLOATS = [np.float16, np.float32, np.float64]
+EPS = {dtype: float(np.finfo(dtype).eps) for dtype in FLOATS}  # 2^-10, 2^-23, 2^-52
+# rtol (and atol) for results that both libraries round once from a more precise computation.
+# float16: each computes in float32 and rounds once (torch's CPU kernels for half do), so each
+# is within half an ulp of the exact value and the two within one ulp, at most eps relative:
+# 2 eps = 2^-9 = 1.95e-3. float32 and float64: the exp, log, erf and tanh of NumPy and of torch
+# are each within about 1.5 ulps of the exact values (measured with mpmath on these inputs):
+# 4 eps = 4.8e-7 and 8.9e-16.
+ULP_TOLERANCES = {np.float16: 2 * EPS[np.float16], np.float32: 4 * EPS[np.float32],
+                  np.float64: 4 * EPS[np.float64]}
+# |x| up to 1e5; in float16 (largest finite value 65504) up to 3e4, so that x - max is finite
+LARGE_SCALES = {np.float16: [1e3, 3e4], np.float32: [1e3, 1e5], np.float64: [1e3, 1e5]}
+
+
+def large_logits(scale, seed=0):
+    """A (5, 7) array of logits: rows near +scale and near -scale, +-scale mixed with small
+    ones, spread over [-scale, scale], and with a three-way tie at the maximum."""
+    rng = np.random.default_rng(seed)
+    return np.stack([scale + rng.uniform(-3, 3, 7), -scale + rng.uniform(-3, 3, 7),
+                     [scale, -scale, 0.0, 1.0, scale - 0.5, 1.0 - scale, 2.0],
+                     rng.uniform(-scale, scale, 7),
+                     [scale, scale, scale - 1.0, -scale, 0.0, scale, 3.0]])
+
+
+def in_float64(torch_fn):
+    """torch_fn computed in float64 on the same inputs, its result (and so each gradient)
+    rounded once to their dtype: the best a computation in that dtype can do."""
+    return lambda *xs: torch_fn(*(x.double() for x in xs)).to(xs[0].dtype)

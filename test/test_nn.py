@@ -11,7 +11,18 @@ import os
 
 import numpy as np
 import pytest
-from helpers import assert_close, assert_param_grads_close, check, torch
+from helpers import (
+    EPS,
+    FLOATS,
+    LARGE_SCALES,
+    ULP_TOLERANCES,
+    assert_close,
+    assert_param_grads_close,
+    check,
+    in_float64,
+    large_logits,
+    torch,
+)
 
 import simplegrad as sg
 from devices.reference import ReferenceDevice
@@ -501,6 +512,118 @@ def test_nll_loss(reduction):
           [(6, 3)],
           torch_fn=lambda x: TF.nll_loss(x, torch.tensor(t), weight=torch.tensor(w),
                                          reduction=reduction))
+
+
+# Large logits in every float dtype: values and gradients against torch in the same dtype and
+# against the float64 computation rounded to it; tolerances in helpers.ULP_TOLERANCES
+
+LARGE_TARGETS = np.array([0, 3, 5, 1, 2])
+LARGE_CLASS_WEIGHTS = np.random.default_rng(4).uniform(0.5, 2, 7)
+LARGE_PROBABILITIES = np.random.default_rng(5).dirichlet(np.ones(7), size=5)
+
+
+def _large_logits_loss(lib, case, dtype):
+    """The loss `case` of lib (simplegrad's F or torch's TF) as a function of the logits."""
+    tensor = sg.Tensor if lib is F else torch.tensor
+    targets = tensor(LARGE_TARGETS)
+    # weights and probabilities rounded to dtype, then in the dtype of the logits (float64 for
+    # the float64 reference)
+    weight = tensor(LARGE_CLASS_WEIGHTS.astype(dtype))
+    probabilities = tensor(LARGE_PROBABILITIES.astype(dtype))
+    if case == "indices":
+        return lambda x: lib.cross_entropy(x, targets, reduction="none")
+    if case == "weight_smoothing":
+        return lambda x: lib.cross_entropy(x, targets, weight=weight.to(x.dtype),
+                                           label_smoothing=0.1)
+    if case == "probabilities":
+        return lambda x: lib.cross_entropy(x, probabilities.to(x.dtype), reduction="sum")
+    return lambda x: lib.nll_loss(x.log_softmax(1), targets, reduction="sum")
+
+
+# float16: sums past 65504 are inf, as in torch
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("dtype", FLOATS, ids=lambda dtype: np.dtype(dtype).name)
+@pytest.mark.parametrize("case", ["indices", "weight_smoothing", "probabilities", "nll_loss"])
+def test_cross_entropy_large_logits_every_dtype(case, dtype):
+    fn, torch_fn = _large_logits_loss(F, case, dtype), _large_logits_loss(TF, case, dtype)
+    tol = ULP_TOLERANCES[dtype]
+    for scale in LARGE_SCALES[dtype]:
+        x = large_logits(scale)
+        check(fn, None, torch_fn, inputs=[x], dtype=dtype, rtol=tol, atol=tol)
+        # (in float16 at 3e4 the smoothing term's sum over the classes of weighted
+        # log-probabilities, down to -2e5, is -inf in both libraries; the loss is finite)
+        if dtype != np.float64 and not (case == "weight_smoothing" and scale > 65504 / 7):
+            check(fn, None, in_float64(torch_fn), inputs=[x], dtype=dtype, rtol=tol, atol=tol)
+
+
+def _textbook_bce_with_logits(x, t, weight=None, reduction="none", pos_weight=None):
+    """-(pos_weight t log sigmoid(x) + (1 - t) log sigmoid(-x)) in torch: no term cancels."""
+    loss = -((1.0 if pos_weight is None else pos_weight) * t * TF.logsigmoid(x)
+             + (1 - t) * TF.logsigmoid(-x))
+    loss = loss if weight is None else loss * weight
+    return loss if reduction == "none" else loss.sum()
+
+
+# float16: sums past 65504 are inf, as in torch
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("dtype", FLOATS, ids=lambda dtype: np.dtype(dtype).name)
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+@pytest.mark.parametrize("options", [(), ("pos_weight",), ("weight", "pos_weight")])
+def test_binary_cross_entropy_with_logits_large_logits_every_dtype(options, reduction, dtype):
+    big = LARGE_SCALES[dtype][-1]
+    row = [-big, -1e3, -100, -40, -17, -10, -3, -1, 0, 1, 3, 10, 17, 40, 100, 1e3, big]
+    rng = np.random.default_rng(6)
+    x = np.array([row] * 3)
+    t = np.stack([np.zeros(17), np.ones(17), rng.uniform(0, 1, 17)])
+    values = {"weight": rng.uniform(0.5, 2, 17), "pos_weight": rng.uniform(0.5, 3, 17)}
+    sg_kwargs = {k: sg.Tensor(values[k].astype(dtype)) for k in options}
+    torch_kwargs = {k: torch.tensor(values[k].astype(dtype)) for k in options}
+
+    def fn(x, t):
+        return F.binary_cross_entropy_with_logits(x, t, reduction=reduction, **sg_kwargs)
+
+    def torch_fn(x, t):
+        return TF.binary_cross_entropy_with_logits(x, t, reduction=reduction, **torch_kwargs)
+
+    def textbook(x, t):
+        return _textbook_bce_with_logits(x, t, reduction=reduction,
+                                         **{k: v.to(x.dtype) for k, v in torch_kwargs.items()})
+    # torch's (1 - t) x - log sigmoid(x) cancels where t = 0 and x < 0, off by up to ulp(x) / 2
+    # there: that is below 32 eps (1 + |loss|) wherever e^x is not smaller still
+    check(fn, None, torch_fn, inputs=[x, t], dtype=dtype, rtol=32 * EPS[dtype],
+          atol=32 * EPS[dtype])
+    # the textbook form in float64, rounded: values to the ulp tolerance relative (the smallest
+    # losses, e^x at t = 0, included), gradients (sums of terms of size 1) also absolute
+    tol, tiny = ULP_TOLERANCES[dtype], 2 * float(np.finfo(dtype).smallest_subnormal)
+    check(fn, None, in_float64(textbook), inputs=[x, t], dtype=dtype, rtol=tol, atol=tiny,
+          grad=False)
+    check(fn, None, in_float64(textbook), inputs=[x, t], dtype=dtype, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=lambda dtype: np.dtype(dtype).name)
+def test_binary_cross_entropy_probabilities_near_0_and_1_every_dtype(dtype):
+    eps = EPS[dtype]
+    ends = [0.0, float(np.finfo(dtype).smallest_subnormal), 1e-30, 1e-7, 1 - eps / 2, 1.0]
+    # (not below 1e-4: the reference device's x / y is x y^-1, and 1 / 1e-5 overflows float16)
+    inside = [1e-4, 1e-3, 0.3, 0.5, 0.999, 1 - 1e-3]
+    rng = np.random.default_rng(7)
+    t = np.stack([np.zeros(12), np.ones(12), rng.uniform(0, 1, 12)])
+    p = np.array([ends + inside] * 3)
+
+    def fn(p, t):
+        return F.binary_cross_entropy(p, t, reduction="none")
+
+    def torch_fn(p, t):
+        return TF.binary_cross_entropy(p, t, reduction="none")
+    tol, tiny = ULP_TOLERANCES[dtype], 2 * float(np.finfo(dtype).smallest_subnormal)
+    # values: log(1 - p) is log1p(-p), as torch, so that -log(1 - p) = p + ... for small p
+    for reference in (torch_fn, in_float64(torch_fn)):
+        check(fn, None, reference, inputs=[p, t], dtype=dtype, rtol=tol, atol=tiny, grad=False)
+    # gradients where torch's are the derivative: torch divides by max(p (1 - p), 1e-12) (and
+    # that 1e-12 is 0 in float16, nan at p = 0 and 1), where simplegrad differentiates the loss
+    # with its logs clamped at -100
+    check(fn, None, torch_fn, inputs=[p[:, len(ends):], t[:, len(ends):]], dtype=dtype,
+          rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)

@@ -10,7 +10,17 @@ float32: rtol 2e-4, atol 2e-5) unless a test says otherwise.
 
 import numpy as np
 import pytest
-from helpers import assert_close, check, torch
+from helpers import (
+    EPS,
+    FLOATS,
+    LARGE_SCALES,
+    ULP_TOLERANCES,
+    assert_close,
+    check,
+    in_float64,
+    large_logits,
+    torch,
+)
 
 import simplegrad as sg
 
@@ -252,6 +262,49 @@ def test_extreme_inputs(name, dtype):
 def test_exp_overflows_like_torch():
     x = sg.Tensor(np.array([1000.0, -1000.0]))
     np.testing.assert_array_equal(x.exp().numpy(), [np.inf, 0.0])
+
+
+# Large inputs in every float dtype: values and gradients as precise as torch's (float16 is
+# computed in float32 and rounded once, as torch does); tolerances in helpers.ULP_TOLERANCES
+
+LARGE_FNS = {
+    "log_softmax": (lambda x: x.log_softmax(-1), None),
+    "log_softmax_dim0": (lambda x: x.log_softmax(0), None),
+    "softmax": (lambda x: x.softmax(-1), None),
+    "softmin": (lambda x: sg.nn.functional.softmin(x, 0), lambda x: F.softmin(x, 0)),
+    "logsumexp": (lambda x: x.logsumexp(-1), None),
+    "gelu": (lambda x: x.gelu(), F.gelu),
+    "gelu_tanh": (lambda x: x.gelu(approximate="tanh"), lambda x: F.gelu(x, approximate="tanh")),
+}
+
+
+# float16 at 6e4: log-probabilities below -65504 are -inf, as in torch
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+@pytest.mark.parametrize("dtype", FLOATS, ids=lambda dtype: np.dtype(dtype).name)
+@pytest.mark.parametrize("name", sorted(LARGE_FNS))
+def test_large_inputs_every_dtype(name, dtype):
+    fn, torch_fn = LARGE_FNS[name]
+    torch_fn = torch_fn or fn
+    tol = ULP_TOLERANCES[dtype]
+    # float16 also at 6e4, near its largest finite value (x - max is -inf there, in both)
+    for scale in LARGE_SCALES[dtype] + ([6e4] if dtype == np.float16 else []):
+        x = large_logits(scale)
+        # against torch in the same dtype; nan or inf where torch is finite fails
+        if name != "logsumexp":
+            check(fn, None, torch_fn, inputs=[x], dtype=dtype, rtol=tol, atol=tol)
+        else:
+            # torch's gradient, g exp(x - out) with out rounded to the dtype, is off by up to
+            # |out| eps / 2 relative (in float16 by a factor up to e^0.25 at |out| = 1000):
+            # its values are compared here, its gradients with that allowance, and in float16
+            # only the float64 computation below is a reference for them
+            check(fn, None, torch_fn, inputs=[x], dtype=dtype, rtol=tol, atol=tol, grad=False)
+            if dtype != np.float16:
+                allowance = scale * EPS[dtype]
+                check(fn, None, torch_fn, inputs=[x], dtype=dtype, rtol=allowance,
+                      atol=allowance)
+        # and against the float64 computation, rounded to the dtype
+        if dtype != np.float64:
+            check(fn, None, in_float64(torch_fn), inputs=[x], dtype=dtype, rtol=tol, atol=tol)
 
 
 # ================================================================================================
