@@ -2856,20 +2856,31 @@ _changes = 0
 _changes_lock = threading.Lock()
 
 
+def _counter_of(t, create=False):
+    """t's _Version, or None where its data was never changed in place; the slot is left unset
+    until then (setting it in every new tensor would cost each op time)."""
+    try:
+        return t._counter
+    except AttributeError:
+        if not create:
+            return None
+        t._counter = _Version()
+        return t._counter
+
+
 def _bump(t):
     """Count an in-place change of t's data."""
     global _changes
     with _changes_lock:
-        if t._counter is None:
-            t._counter = _Version()
+        counter = _counter_of(t, create=True)
         _changes += 1
-        t._counter.count += 1
-        t._counter.changes.append(_changes)
+        counter.count += 1
+        counter.changes.append(_changes)
 
 
 def _write(t, value):
     """Write value (an array or a number, broadcast) into t's data, in place, and count it."""
-    t._device.assign(t.data, value)
+    t._device.assign(t._data, value)
     _bump(t)
     return t
 
@@ -2893,7 +2904,7 @@ def _check_unchanged(node, out):
     for x in saved:
         if x._node is not None and x._node.name in _VIEWS and x._node.inputs:
             saved.append(x._node.inputs[0])  # the view's base, checked in its turn
-        v = x._counter
+        v = _counter_of(x)
         if v is None or not v.changes or v.changes[-1] <= node.epoch:
             continue
         later = builtins.sum(1 for c in v.changes if c > node.epoch)
@@ -2908,12 +2919,11 @@ def _check_unchanged(node, out):
 
 
 class _ThreadState(threading.local):
-    """The engine's state in one thread, as PyTorch's grad mode is per thread: whether ops are
-    recorded, how many backward sweeps run here (a hook may call backward()), and the callbacks
-    that the sweep in progress runs when it ends (_queue_callback). Graphs built and
-    differentiated in several threads at once do not see each other's state."""
+    """The engine's state in one thread, as PyTorch's grad mode is per thread: how many
+    backward sweeps run here (a hook may call backward()), and the callbacks that the sweep in
+    progress runs when it ends (_queue_callback). Graphs built and differentiated in several
+    threads at once do not see each other's state."""
 
-    grad_enabled = True
     in_backward = 0
 
     def __init__(self):
@@ -2921,11 +2931,19 @@ class _ThreadState(threading.local):
 
 
 _state = _ThreadState()
+# This thread's grad mode, read by every op: a plain threading.local (its attribute reads cost
+# half those of a subclass's), set on a thread's first read to PyTorch's default, recording.
+_grad_mode = threading.local()
+_grad_mode.enabled = True
 
 
 def is_grad_enabled():
     """Whether operations are being recorded for differentiation (in this thread)."""
-    return _state.grad_enabled
+    try:
+        return _grad_mode.enabled
+    except AttributeError:  # a thread that has not read its mode yet
+        _grad_mode.enabled = True
+        return True
 
 
 class set_grad_enabled:
@@ -2933,29 +2951,29 @@ class set_grad_enabled:
     exit) or a decorator."""
 
     def __init__(self, mode=True):
-        self._prev, self._mode = _state.grad_enabled, bool(mode)
-        _state.grad_enabled = self._mode
+        self._prev, self._mode = is_grad_enabled(), bool(mode)
+        _grad_mode.enabled = self._mode
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        _state.grad_enabled = self._prev
+        _grad_mode.enabled = self._prev
 
     def __call__(self, fn):
         mode = self._mode
         if not isinstance(self, no_grad):
-            _state.grad_enabled = self._prev  # as a decorator the mode applies inside fn only
+            _grad_mode.enabled = self._prev  # as a decorator the mode applies inside fn only
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             # the previous mode is kept here, not on self: one decorated function may run in
             # several threads at once
-            prev, _state.grad_enabled = _state.grad_enabled, mode
+            prev, _grad_mode.enabled = is_grad_enabled(), mode
             try:
                 return fn(*args, **kwargs)
             finally:
-                _state.grad_enabled = prev
+                _grad_mode.enabled = prev
         return wrapper
 
 
@@ -2968,7 +2986,7 @@ class no_grad(set_grad_enabled):
         self._mode = self._default
 
     def __enter__(self):
-        self._prev, _state.grad_enabled = _state.grad_enabled, self._mode
+        self._prev, _grad_mode.enabled = is_grad_enabled(), self._mode
         return self
 
 
@@ -2997,9 +3015,9 @@ def _to_device(x, device):
         return x
 
     def backward(g, out, need):
-        return (_wrap(source.array(device.to_host(g.data)), source),)
+        return (_wrap(source.array(device.to_host(g._data)), source),)
 
-    out = _record("to", device.array(source.to_host(x.data)), (x,), backward)
+    out = _record("to", device.array(source.to_host(x._data)), (x,), backward)
     out._device = device
     return out
 
@@ -3007,7 +3025,11 @@ def _to_device(x, device):
 def _record(name, data, inputs, backward):
     """Wrap an op's forward result; keep its node when recording and an input requires grad."""
     out = _wrap(data, inputs[0]._device)
-    if _state.grad_enabled:
+    try:
+        recording = _grad_mode.enabled  # is_grad_enabled(), inlined: every op asks
+    except AttributeError:
+        recording = is_grad_enabled()
+    if recording:
         for x in inputs:
             if x._rg:
                 out._rg = True
@@ -3115,7 +3137,7 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
                 if t.grad is None:
                     # memory of its own: g may be a broadcast view or another tensor's
                     # gradient too, and optimizers (torch.optim's as well) write into .grad
-                    t.grad = g if create_graph else _wrap(g._device.copy(g.data), g._device)
+                    t.grad = g if create_graph else _wrap(g._device.copy(g._data), g._device)
                 else:
                     t.grad = t.grad + g
                 if hooks:
@@ -3146,7 +3168,7 @@ def _backprop(roots, root_grads, targets=None, retain_graph=False, create_graph=
                     if acc is None:
                         grads[key] = gx
                     elif key in summed and gx.dtype == acc.dtype:
-                        acc._device.add_(acc.data, gx.data)  # its own array: add in place
+                        acc._device.add_(acc._data, gx._data)  # its own array: add in place
                     else:
                         grads[key] = acc = acc + gx
                         if not create_graph and acc.ndim:  # fresh memory no one else sees
@@ -3475,9 +3497,9 @@ class _TracedNode(_Node):
 
 def _non_finite(t):
     """"nan" or "inf" when float tensor t holds one, else None."""
-    if t.data.dtype.kind not in "fc":
+    if t._data.dtype.kind not in "fc":
         return None
-    a = t.data
+    a = t._data
     if not isinstance(a, (np.ndarray, np.generic)):
         a = t._device.to_host(a)
     if np.isfinite(a).all():
@@ -3534,14 +3556,14 @@ def _exp(x):
     # d/dx e^x = e^x
     def backward(g, out, need):
         return (g * out,)
-    return _record("exp", x._device.exp(x.data), (x,), backward)
+    return _record("exp", x._device.exp(x._data), (x,), backward)
 
 
 def _log(x):
     # d/dx log x = 1/x
     def backward(g, out, need):
         return (g / x,)
-    return _record("log", x._device.log(x.data), (x,), backward)
+    return _record("log", x._device.log(x._data), (x,), backward)
 
 
 # ---- reductions ----------------------------------------------------------------------------------
@@ -3554,7 +3576,7 @@ def _sum(x, axes, keepdims):
     # every element gets the gradient of the sum it went into
     def backward(g, out, need):
         return (g.reshape(_kept_shape(x.shape, axes)).expand(x.shape),)
-    return _record("sum", x._device.sum(x.data, axes, keepdims), (x,), backward)
+    return _record("sum", x._device.sum(x._data, axes, keepdims), (x,), backward)
 
 
 def _amax(x, axes, keepdims):
@@ -3563,10 +3585,10 @@ def _amax(x, axes, keepdims):
     # the gradient goes to the maximal elements, split evenly among ties (as torch.amax)
     def backward(g, out, need):
         shape = _kept_shape(x.shape, axes)
-        hit = d.astype(d.equal(x.data, d.reshape(out.data, shape)), x.dtype)
+        hit = d.astype(d.equal(x._data, d.reshape(out._data, shape)), x.dtype)
         share = _wrap(d.divide(hit, d.sum(hit, axes, True)), d)
         return (g.reshape(shape) * share,)
-    return _record("amax", d.max(x.data, axes, keepdims), (x,), backward)
+    return _record("amax", d.max(x._data, axes, keepdims), (x,), backward)
 
 
 # ---- binary, broadcasting ------------------------------------------------------------------------
@@ -3576,21 +3598,21 @@ def _add(x, y):
     # d(x + y) = dx + dy
     def backward(g, out, need):
         return g, g
-    return _record("add", x._device.add(x.data, y.data), (x, y), backward)
+    return _record("add", x._device.add(x._data, y._data), (x, y), backward)
 
 
 def _mul(x, y):
     # d(x y) = y dx + x dy
     def backward(g, out, need):
         return (g * y if need[0] else None), (g * x if need[1] else None)
-    return _record("mul", x._device.mul(x.data, y.data), (x, y), backward)
+    return _record("mul", x._device.mul(x._data, y._data), (x, y), backward)
 
 
 def _sub(x, y):
     # d(x - y) = dx - dy
     def backward(g, out, need):
         return g, (-g if need[1] else None)
-    return _record("sub", x._device.subtract(x.data, y.data), (x, y), backward)
+    return _record("sub", x._device.subtract(x._data, y._data), (x, y), backward)
 
 
 def _div(x, y):
@@ -3598,7 +3620,7 @@ def _div(x, y):
     def backward(g, out, need):
         gx = g / y
         return gx, (-gx * out if need[1] else None)
-    return _record("div", x._device.divide(x.data, y.data), (x, y), backward)
+    return _record("div", x._device.divide(x._data, y._data), (x, y), backward)
 
 
 def _pow(x, y):
@@ -3615,7 +3637,7 @@ def _pow(x, y):
             # d/dy x^y = x^y log x, and 0 where x == 0 and y >= 0 (as PyTorch)
             gy = g * where((x == 0) & (y >= 0), 0.0, out * x.log())
         return gx, gy
-    return _record("pow", x._device.pow(x.data, y.data), (x, y), backward)
+    return _record("pow", x._device.pow(x._data, y._data), (x, y), backward)
 
 
 # ---- contraction -------------------------------------------------------------------------------
@@ -3646,7 +3668,7 @@ def _einsum(subscripts, operands):
                 gk = gk.expand(x.shape)
             grads.append(gk)
         return grads
-    data = operands[0]._device.einsum(subscripts, *(o.data for o in operands))
+    data = operands[0]._device.einsum(subscripts, *(o._data for o in operands))
     return _record("einsum", data, tuple(operands), backward)
 
 
@@ -3663,7 +3685,7 @@ def _matmul(x, y):
         else:
             gy = x.mT @ g
         return gx, gy
-    return _record("matmul", x._device.matmul(x.data, y.data), (x, y), backward)
+    return _record("matmul", x._device.matmul(x._data, y._data), (x, y), backward)
 
 
 # ---- views ---------------------------------------------------------------------------------------
@@ -3672,7 +3694,7 @@ def _as_strided(x, shape, strides, offset):
     # each element of x gets the sum of the gradients of every view position that read it
     def backward(g, out, need):
         return (_as_strided_scatter(g, shape, strides, offset, x.shape),)
-    data = x._device.as_strided(x.data, shape, strides, offset)
+    data = x._device.as_strided(x._data, shape, strides, offset)
     return _record("as_strided", data, (x,), backward)
 
 
@@ -3680,7 +3702,7 @@ def _as_strided_scatter(g, shape, strides, offset, base_shape):
     # the adjoint of as_strided, so its own gradient is as_strided again
     def backward(gg, out, need):
         return (_as_strided(gg, shape, strides, offset),)
-    data = g._device.as_strided_scatter(g.data, shape, strides, offset, base_shape)
+    data = g._device.as_strided_scatter(g._data, shape, strides, offset, base_shape)
     return _record("as_strided_scatter", data, (g,), backward)
 
 
@@ -3690,7 +3712,7 @@ def _neg(x):
     # d(-x) = -dx
     def backward(g, out, need):
         return (-g,)
-    return _record("neg", x._device.neg(x.data), (x,), backward)
+    return _record("neg", x._device.neg(x._data), (x,), backward)
 
 
 # ---- elementwise maths: one row per op ---------------------------------------------------------
@@ -3772,7 +3794,7 @@ def _inverse_square(x, y):
 
 def _quotient(x, y):
     """floor(x / y) as NumPy rounds it, a constant (no graph): remainder's derivative in y."""
-    return _wrap(x._device.floor_divide(x.data, y.data), x._device)
+    return _wrap(x._device.floor_divide(x._data, y._data), x._device)
 
 
 def _zero_grad(g):
@@ -3784,7 +3806,7 @@ def _unary_op(name, kernel, rule):
     def op(x):
         def backward(g, out, need):
             return (rule(g, x, out),)
-        return _record(name, getattr(x._device, kernel)(x.data), (x,), backward)
+        return _record(name, getattr(x._device, kernel)(x._data), (x,), backward)
     op.__name__ = op.__qualname__ = f"_{name}"
     return op
 
@@ -3794,7 +3816,7 @@ def _binary_op(name, kernel, rule_x, rule_y):
         def backward(g, out, need):
             return (rule_x(g, x, y, out) if need[0] else None,
                     rule_y(g, x, y, out) if need[1] else None)
-        return _record(name, getattr(x._device, kernel)(x.data, y.data), (x, y), backward)
+        return _record(name, getattr(x._device, kernel)(x._data, y._data), (x, y), backward)
     op.__name__ = op.__qualname__ = f"_{name}"
     return op
 
@@ -3819,18 +3841,18 @@ def _nan_to_zero(x):
     # nan becomes 0; the gradient is g times the mask of numbers (a product, as torch.nansum's
     # rule, so an infinite g makes nan where x was nan, as there)
     d = x._device
-    number = d.equal(x.data, x.data)
+    number = d.equal(x._data, x._data)
 
     def backward(g, out, need):
         return (g * _wrap(number, d),)
-    return _record("nan_to_zero", d.where(number, x.data, d.full((), 0, x.dtype)), (x,),
+    return _record("nan_to_zero", d.where(number, x._data, d.full((), 0, x.dtype)), (x,),
                    backward)
 
 
 def _sinc(x):
     d = x._device
-    zero = d.equal(x.data, 0)
-    px = d.mul(d.where(zero, 1, x.data), math.pi)  # a safe input at 0
+    zero = d.equal(x._data, 0)
+    px = d.mul(d.where(zero, 1, x._data), math.pi)  # a safe input at 0
 
     # d/dx sin(pi x) / (pi x) = (pi x cos(pi x) - sin(pi x)) / (pi x^2), and 0 where pi x^2 is
     # 0 (also where it underflows): torch's formula, one fraction (two terms of 1 / x^2 each
@@ -3845,7 +3867,7 @@ def _sinc(x):
 
 def _floor_divide(x, y):
     # floor(x / y) rounded as NumPy and PyTorch do; PyTorch defines no derivative for it
-    return _record("floor_divide", x._device.floor_divide(x.data, y.data), (x, y),
+    return _record("floor_divide", x._device.floor_divide(x._data, y._data), (x, y),
                    _no_derivative("floor_divide"))
 
 
@@ -3871,10 +3893,10 @@ def _prod(x, axes, keepdims):
     def backward(g, out, need):
         shape = _kept_shape(x.shape, axes)
         g, out = g.reshape(shape), out.reshape(shape)
-        if not _any(d, d.equal(x.data, 0)):
+        if not _any(d, d.equal(x._data, 0)):
             return (g * out / x,)
         return (g * _others_product(x, axes),)
-    return _record("prod", d.prod(x.data, axes, keepdims), (x,), backward)
+    return _record("prod", d.prod(x._data, axes, keepdims), (x,), backward)
 
 
 def _others_product(x, axes):
@@ -3900,14 +3922,14 @@ def _shared_pick(x, value):
     def backward(g, out, need):
         hit = (x == value) | (x.isnan() & value.isnan())
         return (g * hit / hit.sum(),)
-    return _record("median", value.data, (x,), backward)
+    return _record("median", value._data, (x,), backward)
 
 
 def _cumsum(x, axis):
     # every element feeds the sums at and after it: the gradient is a reversed cumulative sum
     def backward(g, out, need):
         return (g.flip(axis).cumsum(axis).flip(axis),)
-    return _record("cumsum", x._device.cumsum(x.data, axis), (x,), backward)
+    return _record("cumsum", x._device.cumsum(x._data, axis), (x,), backward)
 
 
 def _cumprod(x, axis):
@@ -3916,10 +3938,10 @@ def _cumprod(x, axis):
     # d out_k / d x_i = out_k / x_i for k >= i: a reversed cumulative sum of g out, over x,
     # where no element is 0 (PyTorch's rule); with zeros, see _cumprod_grad_with_zeros
     def backward(g, out, need):
-        if not _any(d, d.equal(x.data, 0)):
+        if not _any(d, d.equal(x._data, 0)):
             return ((g * out).flip(axis).cumsum(axis).flip(axis) / x,)
         return (_cumprod_grad_with_zeros(g, x, out, axis),)
-    return _record("cumprod", d.cumprod(x.data, axis), (x,), backward)
+    return _record("cumprod", d.cumprod(x._data, axis), (x,), backward)
 
 
 def _cumprod_grad_with_zeros(g, x, out, axis):
@@ -3951,12 +3973,12 @@ def _logcumsumexp(x, axis):
             s = where(g * sign > 0, log_g, lowest) - out
             return (s.flip(axis).logcumsumexp(axis).flip(axis) + x).exp()
         return (part(1) - part(-1),)
-    return _record("logcumsumexp", x._device.logcumsumexp(x.data, axis), (x,), backward)
+    return _record("logcumsumexp", x._device.logcumsumexp(x._data, axis), (x,), backward)
 
 
 def _vector_norm(x, p, axes, keepdims):
     d = x._device
-    a = d.abs(x.data)
+    a = d.abs(x._data)
     if p == math.inf or p == -math.inf:
         data = (d.max if p > 0 else d.min)(a, axes, keepdims)
     elif p == 0:
@@ -3964,7 +3986,7 @@ def _vector_norm(x, p, axes, keepdims):
     elif p == 1:
         data = d.sum(a, axes, keepdims)
     elif p == 2:
-        data = d.pow(d.sum(d.mul(x.data, x.data), axes, keepdims), 0.5)
+        data = d.pow(d.sum(d.mul(x._data, x._data), axes, keepdims), 0.5)
     else:
         data = d.pow(d.sum(d.pow(a, float(p)), axes, keepdims), 1.0 / p)
 
@@ -3998,8 +4020,8 @@ def _scatter(x, positions, src, reduce, include_self=True):
     "sum", "prod", "mean", "amax" or "amin" combine them with x's element there (or, without
     include_self, with each other only), as torch.scatter_reduce."""
     d, n = x._device, x.numel()
-    flat, where_to = d.reshape(x.data, (n,)), d.reshape(positions.data, (-1,))
-    values = d.reshape(src.data, (-1,))
+    flat, where_to = d.reshape(x._data, (n,)), d.reshape(positions._data, (-1,))
+    values = d.reshape(src._data, (-1,))
     count = d.scatter_add(where_to, d.full((src.numel(),), 1, x.dtype), n)
     hit = d.greater(count, 0)
     if reduce == "set":
@@ -4066,11 +4088,11 @@ def _maximum(x, y):
 
     # the larger input gets the gradient; ties split it evenly (as torch.maximum)
     def backward(g, out, need):
-        w = d.add(d.astype(d.greater(x.data, y.data), g.dtype),
-                  d.mul(d.astype(d.equal(x.data, y.data), g.dtype), 0.5))
+        w = d.add(d.astype(d.greater(x._data, y._data), g.dtype),
+                  d.mul(d.astype(d.equal(x._data, y._data), g.dtype), 0.5))
         w = _wrap(w, d)
         return (g * w if need[0] else None), (g * (1 - w) if need[1] else None)
-    return _record("maximum", d.maximum(x.data, y.data), (x, y), backward)
+    return _record("maximum", d.maximum(x._data, y._data), (x, y), backward)
 
 
 def _where(cond, x, y):
@@ -4079,7 +4101,7 @@ def _where(cond, x, y):
         zero = _wrap(g._device.full((), 0, g.dtype), g._device)
         return (_where(cond, g, zero) if need[0] else None,
                 _where(cond, zero, g) if need[1] else None)
-    return _record("where", x._device.where(cond, x.data, y.data), (x, y), backward)
+    return _record("where", x._device.where(cond, x._data, y._data), (x, y), backward)
 
 
 def _clamp(x, lo, hi):
@@ -4089,17 +4111,17 @@ def _clamp(x, lo, hi):
     def backward(g, out, need):
         inside = d.full(x.shape, 1, g.dtype)
         if lo is not None:
-            inside = d.mul(inside, d.astype(d.greater_equal(x.data, lo), g.dtype))
+            inside = d.mul(inside, d.astype(d.greater_equal(x._data, lo), g.dtype))
         if hi is not None:
-            inside = d.mul(inside, d.astype(d.less_equal(x.data, hi), g.dtype))
+            inside = d.mul(inside, d.astype(d.less_equal(x._data, hi), g.dtype))
         return (g * _wrap(inside, d),)
-    return _record("clamp", d.clip(x.data, lo, hi), (x,), backward)
+    return _record("clamp", d.clip(x._data, lo, hi), (x,), backward)
 
 
 def _astype(x, dtype):
     def backward(g, out, need):
         return (g.astype(x.dtype),)
-    return _record("astype", x._device.astype(x.data, dtype), (x,), backward)
+    return _record("astype", x._device.astype(x._data, dtype), (x,), backward)
 
 
 # ---- movement ------------------------------------------------------------------------------------
@@ -4107,34 +4129,34 @@ def _astype(x, dtype):
 def _reshape(x, shape):
     def backward(g, out, need):
         return (g.reshape(x.shape),)
-    return _record("reshape", x._device.reshape(x.data, shape), (x,), backward)
+    return _record("reshape", x._device.reshape(x._data, shape), (x,), backward)
 
 
 def _expand(x, shape):
     # the gradient of a broadcast is a sum over the broadcast dimensions
     def backward(g, out, need):
         return (_unbroadcast(g, x.shape),)
-    return _record("expand", x._device.broadcast_to(x.data, shape), (x,), backward)
+    return _record("expand", x._device.broadcast_to(x._data, shape), (x,), backward)
 
 
 def _permute(x, axes):
     def backward(g, out, need):
         return (g.permute(tuple(np.argsort(axes))),)
-    return _record("permute", x._device.transpose(x.data, axes), (x,), backward)
+    return _record("permute", x._device.transpose(x._data, axes), (x,), backward)
 
 
 def _getitem(x, key):
     # each element of x gets the gradients of every position that read it (repeats add up)
     def backward(g, out, need):
         return (_getitem_scatter(g, x.shape, key),)
-    return _record("getitem", x._device.getitem(x.data, key), (x,), backward)
+    return _record("getitem", x._device.getitem(x._data, key), (x,), backward)
 
 
 def _getitem_scatter(g, shape, key):
     # the adjoint of getitem, so its own gradient is getitem again
     def backward(gg, out, need):
         return (_getitem(gg, key),)
-    return _record("getitem_scatter", g._device.getitem_scatter(g.data, shape, key), (g,),
+    return _record("getitem_scatter", g._device.getitem_scatter(g._data, shape, key), (g,),
                    backward)
 
 
@@ -4142,7 +4164,7 @@ def _pad(x, widths, value):
     # the gradient of a padded tensor is its interior
     def backward(g, out, need):
         return (g[tuple(slice(a, a + n) for (a, _), n in zip(widths, x.shape))],)
-    return _record("pad", x._device.pad(x.data, widths, value), (x,), backward)
+    return _record("pad", x._device.pad(x._data, widths, value), (x,), backward)
 
 
 def _cat(tensors, axis):
@@ -4155,7 +4177,7 @@ def _cat(tensors, axis):
             grads.append(g[key] if needed else None)
             start += n
         return grads
-    data = tensors[0]._device.concatenate([t.data for t in tensors], axis)
+    data = tensors[0]._device.concatenate([t._data for t in tensors], axis)
     return _record("cat", data, tuple(tensors), backward)
 
 
@@ -4196,7 +4218,7 @@ def _unbind(x, axis):
     def backward(grads, outs, need):
         zeros = _wrap(d.full(x.shape[:axis] + x.shape[axis + 1:], 0, x.dtype), d)
         return (_cat([(zeros if g is None else g).unsqueeze(axis) for g in grads], axis),)
-    return tuple(_record_tuple("unbind", [d.getitem(x.data, lead + (i,)) for i in range(n)],
+    return tuple(_record_tuple("unbind", [d.getitem(x._data, lead + (i,)) for i in range(n)],
                                (x,), backward))
 
 
@@ -4260,7 +4282,7 @@ def _det(A):
         if A.numel() == 0:
             return (_wrap(d.full(A.shape, 0, A.dtype), d),)
         eps = float(np.finfo(A.dtype).eps)
-        singular = np.asarray(d.to_host(d.less(d.abs(out.data), 100 * eps)))
+        singular = np.asarray(d.to_host(d.less(d.abs(out._data), 100 * eps)))
 
         def regular(A, g, out):
             return _solve(A.mT, _diag_matrices((g * out).unsqueeze(-1).expand(A.shape[:-1])))
@@ -4272,7 +4294,7 @@ def _det(A):
             return (U * (alpha.unsqueeze(-1) * others).unsqueeze(-2)) @ Vh
 
         return (_masked_apply(singular, cofactors, regular, A, g, out),)
-    return _record("linalg_det", d.det(A.data), (A,), backward)
+    return _record("linalg_det", d.det(A._data), (A,), backward)
 
 
 def _slogdet(A):
@@ -4289,7 +4311,7 @@ def _slogdet(A):
         except LinAlgError:
             raise LinAlgError(f"linalg.slogdet: log|det| is not differentiable at a singular "
                               f"matrix (input of shape {A.shape})") from None
-    sign, logabsdet = d.slogdet(A.data)
+    sign, logabsdet = d.slogdet(A._data)
     return tuple(_record_tuple("linalg_slogdet", (sign, logabsdet), (A,), backward))
 
 
@@ -4300,7 +4322,7 @@ def _inv(A):
     def backward(g, out, need):
         return (-(out.mT @ (g @ out.mT)),)
     data = _factorize("inv", A._device.inv, A.shape, "the inversion could not be completed "
-                      "because the input matrix is singular", A.data)
+                      "because the input matrix is singular", A._data)
     return _record("linalg_inv", data, (A,), backward)
 
 
@@ -4314,8 +4336,8 @@ def _solve(A, B):
     def backward(g, out, need):
         gB = _solve(A.mT, g)
         return (-(gB @ out.mT) if need[0] else None), gB
-    a = d.broadcast_to(A.data, batch + A.shape[-2:])
-    b = d.broadcast_to(B.data, batch + B.shape[-2:])
+    a = d.broadcast_to(A._data, batch + A.shape[-2:])
+    b = d.broadcast_to(B._data, batch + B.shape[-2:])
     data = _factorize("solve", d.solve, A.shape, "the solver failed because the input matrix "
                       "is singular", a, b)
     return _record("linalg_solve", data, (A, B), backward)
@@ -4332,7 +4354,7 @@ def _cholesky(A):
         phi = 0.5 * (P + (P).tril(-1).mT)
         return (_solve_right(L, _solve(L.mT, phi)),)
     data = _factorize("cholesky", A._device.cholesky, A.shape, "the factorization could not "
-                      "be completed because the input is not positive-definite", A.data)
+                      "be completed because the input is not positive-definite", A._data)
     return _record("linalg_cholesky", data, (A,), backward)
 
 
@@ -4376,10 +4398,10 @@ def _qr(A, mode):
             gA = gA + Q @ gR
         return (gA,)
     if mode == "r":
-        _, r = d.qr(A.data, "reduced")
+        _, r = d.qr(A._data, "reduced")
         empty = _wrap(d.full((0,), 0, A.dtype), d)
         return empty, _record("linalg_qr", r, (A,), _qr_not_differentiable(mode))
-    q, r = d.qr(A.data, mode)
+    q, r = d.qr(A._data, mode)
     if mode == "complete" and m > n:
         return tuple(_record_tuple("linalg_qr", (q, r), (A,), _qr_not_differentiable(mode)))
     return tuple(_record_tuple("linalg_qr", (q, r), (A,), backward))
@@ -4434,7 +4456,7 @@ def _svd(A, full_matrices):
             gA = inner @ Vh + SinvgVh - (SinvgVh @ Vh.mT) @ Vh
             return (U @ gA,)
         return ((U @ (inner @ Vh)) if m >= n else ((U @ inner) @ Vh),)
-    u, s, vh = d.svd(A.data, full_matrices)
+    u, s, vh = d.svd(A._data, full_matrices)
     return tuple(_record_tuple("linalg_svd", (u, s, vh), (A,), backward))
 
 
@@ -4458,7 +4480,7 @@ def _eigh(A):
         if gL is not None:
             inner = inner + _diag_matrices(gL)
         return (V @ (inner @ V.mT),)
-    w, v = d.eigh(A.data)
+    w, v = d.eigh(A._data)
     return tuple(_record_tuple("linalg_eigh", (w, v), (A,), backward))
 
 
@@ -4491,10 +4513,10 @@ def _pinv(A, atol, rtol, hermitian):
     # pinv(A) = V diag(1 / w) U^T over the kept values, from A = U diag(w) V^T: the SVD
     # (w = S), or for symmetric A the eigendecomposition (U = V, singular values |w|)
     if hermitian:
-        w, V = d.eigh(A.data)
+        w, V = d.eigh(A._data)
         s, U = d.abs(w), V
     else:
-        U, s, Vh = d.svd(A.data, False)
+        U, s, Vh = d.svd(A._data, False)
         w, V = s, _mT(d, Vh)
     last = (s.ndim - 1,)
     tol = d.maximum(d.reshape(atol, atol.shape + (1,)),
@@ -4527,8 +4549,8 @@ class _TensorMeta(type):
 def _wrap(data, device):
     """A tensor around a device array, with no graph (the fast internal constructor)."""
     t = _new_tensor(Tensor)
-    t.data, t.grad, t._rg, t._node, t._device, t._retain, t._hooks, t._counter = (
-        data, None, False, None, device, False, None, None)
+    t._data, t.grad, t._rg, t._node, t._device, t._retain, t._hooks = (
+        data, None, False, None, device, False, None)
     return t
 
 
@@ -4567,7 +4589,7 @@ class Tensor(metaclass=_TensorMeta):
     lists of floats become float32, ints int64. ``requires_grad`` defaults to False.
     """
 
-    __slots__ = ("data", "grad", "_rg", "_node", "_device", "_retain", "_hooks", "_counter",
+    __slots__ = ("_data", "grad", "_rg", "_node", "_device", "_retain", "_hooks", "_counter",
                  "__weakref__")
     _default_device = NumpyDevice()
     __array_priority__ = 1000
@@ -4578,7 +4600,7 @@ class Tensor(metaclass=_TensorMeta):
         if isinstance(data, Tensor):
             if data._device != device:
                 raise RuntimeError(f"Tensor: the data is on {data._device}, not {device}")
-            array = data.data if dtype is None else device.astype(data.data, dtype)
+            array = data._data if dtype is None else device.astype(data._data, dtype)
         elif isinstance(data, (np.ndarray, np.generic)) or hasattr(data, "__dlpack__"):
             if isinstance(data, (np.ndarray, np.generic)):
                 _numbers_only("Tensor", data, data)
@@ -4591,12 +4613,27 @@ class Tensor(metaclass=_TensorMeta):
                                 "(a torch tensor that requires grad needs .detach() first)") from e
         else:
             array = device.array(_host_array(data, dtype))
-        self.data, self.grad, self._node, self._device = array, None, None, device
-        self._rg, self._retain, self._hooks, self._counter = False, False, None, None
+        self._data, self.grad, self._node, self._device = array, None, None, device
+        self._rg, self._retain, self._hooks = False, False, None
         if requires_grad is not False:
             self.requires_grad_(requires_grad)
 
     # ---- properties -------------------------------------------------------------------------
+    @property
+    def data(self):
+        """The device array that holds the values, outside the graph."""
+        return self._data
+
+    @data.setter
+    def data(self, array):
+        # new data (or `t.data -= step`, which assigns the result back) is an in-place change:
+        # counted, so that backward refuses a graph that saved the old values
+        if not (hasattr(array, "shape") and hasattr(array, "dtype")):
+            raise TypeError(f"Tensor.data: needs an array of the tensor's device "
+                            f"({self._device}), not {type(array).__name__}")
+        self._data = array
+        _bump(self)
+
     @property
     def device(self):
         """The Device this tensor's array lives on."""
@@ -4604,15 +4641,15 @@ class Tensor(metaclass=_TensorMeta):
 
     @property
     def shape(self):
-        return tuple(self.data.shape)
+        return tuple(self._data.shape)
 
     @property
     def ndim(self):
-        return len(self.data.shape)
+        return len(self._data.shape)
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def requires_grad(self):
@@ -4636,16 +4673,16 @@ class Tensor(metaclass=_TensorMeta):
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self):
-        return _size(self.data.shape)
+        return _size(self._data.shape)
 
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     def numpy(self):
         """The data as a NumPy array (shares memory on the NumPy device)."""
-        return self._device.to_host(self.data)
+        return self._device.to_host(self._data)
 
     def item(self):
         if self.numel() != 1:
@@ -4668,7 +4705,7 @@ class Tensor(metaclass=_TensorMeta):
         return bool(self.item())
 
     def __array__(self, dtype=None, copy=None):
-        if self._rg and _state.grad_enabled:
+        if self._rg and is_grad_enabled():
             # NumPy converts a tensor it cannot dispatch to a plain array (np.asarray(t),
             # np.array([t, u]), np.mean([t, u])): its gradient would be lost without a word
             raise RuntimeError(
@@ -4679,14 +4716,14 @@ class Tensor(metaclass=_TensorMeta):
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def __dlpack__(self, *args, **kwargs):
-        data = self.data
+        data = self._data
         if not hasattr(data, "__dlpack__"):  # a NumPy scalar from a 0-d result
             data = self._device.array(data)
         return data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return np.asarray(self.data).__dlpack_device__() if not hasattr(
-            self.data, "__dlpack_device__") else self.data.__dlpack_device__()
+        return np.asarray(self._data).__dlpack_device__() if not hasattr(
+            self._data, "__dlpack_device__") else self._data.__dlpack_device__()
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
@@ -4755,18 +4792,16 @@ class Tensor(metaclass=_TensorMeta):
     def detach(self):
         """The same data, cut from the graph; it shares the version counter, so an in-place
         change through either is seen by backward (as in PyTorch)."""
-        out = _wrap(self.data, self._device)
-        if self._counter is None:
-            with _changes_lock:
-                if self._counter is None:
-                    self._counter = _Version()
-        out._counter = self._counter
+        out = _wrap(self._data, self._device)
+        with _changes_lock:
+            out._counter = _counter_of(self, create=True)
         return out
 
     @property
     def _version(self):
         """How many times this tensor's data was changed in place (torch's t._version)."""
-        return 0 if self._counter is None else self._counter.count
+        counter = _counter_of(self)
+        return 0 if counter is None else counter.count
 
     def detach_(self):
         self._node, self._rg = None, False
@@ -4818,7 +4853,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def clone(self):
         """A copy with its own memory, connected to the graph."""
-        return self * 1 if self._rg else _wrap(self._device.copy(self.data), self._device)
+        return self * 1 if self._rg else _wrap(self._device.copy(self._data), self._device)
 
     def contiguous(self):
         return self
@@ -4887,7 +4922,7 @@ class Tensor(metaclass=_TensorMeta):
             if not _is_float(x.dtype):
                 return x.floor_divide(y)
             # unlike floor_divide, torch's div with a rounding mode has a zero gradient
-            return _zero_gradient("div", x._device.floor_divide(x.data, y.data), (x, y))
+            return _zero_gradient("div", x._device.floor_divide(x._data, y._data), (x, y))
         if rounding_mode != "trunc":
             raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', not "
                              f"{rounding_mode!r}")
@@ -4925,7 +4960,7 @@ class Tensor(metaclass=_TensorMeta):
     # ---- comparisons (no gradient) ----------------------------------------------------------
     def _compare(self, other, op, kernel):
         x, y = _operands(op, self, other)
-        return _wrap(kernel(x._device)(x.data, y.data), x._device)
+        return _wrap(kernel(x._device)(x._data, y._data), x._device)
 
     def __eq__(self, other):
         if _not_numbers(other):  # t == None is False, as in torch (Python compares identities)
@@ -4982,7 +5017,7 @@ class Tensor(metaclass=_TensorMeta):
 
     def __invert__(self):
         if self.dtype == np.bool_:
-            return _wrap(self._device.logical_not(self.data), self._device)
+            return _wrap(self._device.logical_not(self._data), self._device)
         return _bitwise("invert", self)
 
     def bitwise_and(self, other):
@@ -5163,11 +5198,11 @@ class Tensor(metaclass=_TensorMeta):
 
     def relu(self):
         # max(x, 0), with gradient 0 at 0 (as PyTorch)
-        return _where(self._device.greater(self.data, 0), self, _lift(0, self))
+        return _where(self._device.greater(self._data, 0), self, _lift(0, self))
 
     def leaky_relu(self, negative_slope=0.01):
         _real("leaky_relu", "negative_slope", negative_slope)
-        return _where(self._device.greater(self.data, 0), self, self * negative_slope)
+        return _where(self._device.greater(self._data, 0), self, self * negative_slope)
 
     def gelu(self, approximate="none"):
         """x Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')."""
@@ -5191,9 +5226,9 @@ class Tensor(metaclass=_TensorMeta):
         _reals("softplus", beta=beta, threshold=threshold)
         z = self * beta
         # softplus z = max(z, 0) + log(1 + e^-|z|); -|z| is written so its slope at 0 is 1
-        negabs = _where(self._device.greater(z.data, 0), -z, z)
+        negabs = _where(self._device.greater(z._data, 0), -z, z)
         soft = (z.relu() + negabs.exp().log1p()) / beta
-        return _where(self._device.greater(z.data, threshold), self, soft)
+        return _where(self._device.greater(z._data, threshold), self, soft)
 
     def hardshrink(self, lambd=0.5):
         """x where |x| > lambd, else 0."""
@@ -5292,13 +5327,13 @@ class Tensor(metaclass=_TensorMeta):
         d = self._device
         kernel = d.argmax if name == "argmax" else d.argmin
         if axes is None:
-            out = kernel(self.data)
+            out = kernel(self._data)
             if keep:
                 out = d.reshape(out, (1,) * self.ndim)
         elif len(axes) != 1:
             raise ValueError(f"{name}: needs a single dim, got {axis if dim is None else dim}")
         else:
-            out = kernel(self.data, axes[0], keep)
+            out = kernel(self._data, axes[0], keep)
         return _wrap(d.astype(out, np.int64), d)
 
     def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
@@ -5307,7 +5342,7 @@ class Tensor(metaclass=_TensorMeta):
 
         def logsumexp(x):
             d = x._device
-            m = d.max(x.data, axes, True)
+            m = d.max(x._data, axes, True)
             m = _wrap(d.where(d.equal(d.abs(m), math.inf), 0, m), d)  # all -inf stays -inf
             return (x - m).exp().sum(axes, keepdims=True).log() + m
         out = _half_in_float32(logsumexp, _floating(self))
@@ -5318,7 +5353,7 @@ class Tensor(metaclass=_TensorMeta):
         axes, _ = _reduction_args("softmax", self, axis, dim, False, None)
 
         def softmax(x):
-            e = (x - _wrap(x._device.max(x.data, axes, True), x._device)).exp()
+            e = (x - _wrap(x._device.max(x._data, axes, True), x._device)).exp()
             return e / e.sum(axes, keepdims=True)
         return _half_in_float32(softmax, _floating(self))
 
@@ -5330,7 +5365,7 @@ class Tensor(metaclass=_TensorMeta):
         # max + log(sum) rounded to the spacing of max, loses the low bits of the result (in
         # float16 at |x| = 1000 that spacing is 0.5)
         def log_softmax(x):
-            shifted = x - _wrap(x._device.max(x.data, axes, True), x._device)
+            shifted = x - _wrap(x._device.max(x._data, axes, True), x._device)
             return shifted - shifted.exp().sum(axes, keepdims=True).log()
         return _half_in_float32(log_softmax, _floating(self))
 
@@ -5374,7 +5409,7 @@ class Tensor(metaclass=_TensorMeta):
         if self.ndim == 0:
             return _ValuesIndices(self, zeros((), dtype=np.int64).to(self._device))
         d = self._device
-        _, index = (d.cummax if name == "cummax" else d.cummin)(self.data, axis)
+        _, index = (d.cummax if name == "cummax" else d.cummin)(self._data, axis)
         index = _wrap(d.astype(index, np.int64), d)
         return _ValuesIndices(self.take_along_dim(index, axis), index)
 
@@ -5382,7 +5417,7 @@ class Tensor(metaclass=_TensorMeta):
         """Whether any element is nonzero (True), over dims."""
         axes, keep = _reduction_args("any", self, axis, dim, keepdims, keepdim)
         d = self._device
-        count = d.sum(d.astype(d.not_equal(self.data, 0), np.int64), axes, keep)
+        count = d.sum(d.astype(d.not_equal(self._data, 0), np.int64), axes, keep)
         return _wrap(d.greater(count, 0), d)
 
     def all(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
@@ -5404,7 +5439,7 @@ class Tensor(metaclass=_TensorMeta):
         """Mean of the elements that are not nan (nan where there are none)."""
         axes, keep = _reduction_args("nanmean", self, axis, dim, keepdims, keepdim)
         x = _floating(self)
-        counted = _sum(_wrap(x._device.astype(x._device.equal(x.data, x.data), x.dtype),
+        counted = _sum(_wrap(x._device.astype(x._device.equal(x._data, x._data), x.dtype),
                              x._device), axes, keep)
         return _sum(_nan_to_zero(x), axes, keep) / counted
 
@@ -5448,7 +5483,7 @@ class Tensor(metaclass=_TensorMeta):
         d = self._device
         if self.ndim == 0:
             return _wrap(d.full((), 0, np.int64), d)
-        return _wrap(d.astype(d.argsort(self.data, axis, bool(descending)), np.int64), d)
+        return _wrap(d.astype(d.argsort(self._data, axis, bool(descending)), np.int64), d)
 
     def sort(self, dim=-1, descending=False, stable=False):
         """(values, indices) sorted along dim (a stable sort, nan last ascending)."""
@@ -5736,7 +5771,7 @@ class Tensor(metaclass=_TensorMeta):
         key = []
         for i, n in enumerate(index.shape):
             if i == axis:
-                key.append(index.data)
+                key.append(index._data)
             else:
                 shape = tuple(n if j == i else 1 for j in range(index.ndim))
                 key.append(d.reshape(d.arange(n, np.int64), shape))
@@ -5836,7 +5871,7 @@ class Tensor(metaclass=_TensorMeta):
         _check_index_range(op, index, self.shape[axis], axis, self.shape)
         d = self._device
         strides = _contiguous_strides(self.shape)
-        flat = d.mul(d.astype(index.data, np.int64), strides[axis])
+        flat = d.mul(d.astype(index._data, np.int64), strides[axis])
         for i, m in enumerate(index.shape):
             if i != axis:
                 shape = tuple(m if j == i else 1 for j in range(index.ndim))
@@ -6207,7 +6242,7 @@ def _numbers(op, x):
 def _lift(value, like):
     """A Python number as a constant tensor: it keeps like's dtype unless like is integral
     and the number is not (then float32, as PyTorch's default)."""
-    dtype = like.data.dtype
+    dtype = like._data.dtype
     if dtype.kind not in "fc":
         if isinstance(value, (float, np.floating)):
             dtype = np.dtype(np.float32)
@@ -6244,11 +6279,11 @@ def _operands(op, x, other, reverse=False, broadcast=True):
         raise RuntimeError(f"{op}: the operands are on two devices, {x._device} and "
                            f"{y._device}; move one to the other's with .to(device) (or "
                            f".cpu()), e.g. y.to(x.device)")
-    if x.data.dtype != y.data.dtype:
-        dtype = _result_dtype(x.data.dtype, y.data.dtype)
+    if x._data.dtype != y._data.dtype:
+        dtype = _result_dtype(x._data.dtype, y._data.dtype)
         x, y = x.astype(dtype), y.astype(dtype)
-    if broadcast and x.data.shape != y.data.shape and not _broadcastable(x.data.shape,
-                                                                         y.data.shape):
+    if broadcast and x._data.shape != y._data.shape and not _broadcastable(x._data.shape,
+                                                                         y._data.shape):
         raise ValueError(f"{op}: shapes {x.shape} and {y.shape} cannot be broadcast together")
     return (y, x) if reverse else (x, y)
 
@@ -6412,7 +6447,7 @@ def _index_key(t, key):
             if k.ndim == 0 and k.dtype.kind in "iu":
                 out.append(k.item())  # a 0-d integer tensor indexes as an int (as in PyTorch)
             else:
-                out.append(k.data)
+                out.append(k._data)
         elif isinstance(k, (list, tuple, np.ndarray)):  # a tuple inside an index: a sequence
             arr = np.asarray(k)
             if arr.size == 0:
@@ -6440,13 +6475,13 @@ def _bitwise(kernel, x, *other, reverse=False):
                             f"tensors, got {' and '.join(str(t.dtype) for t in operands)} "
                             f"(shapes {shapes})")
     d = x._device
-    return _wrap(getattr(d, kernel)(*(t.data for t in operands)), d)
+    return _wrap(getattr(d, kernel)(*(t._data for t in operands)), d)
 
 
 def _check_divisor(op, x, y):
     """Integer division by zero raises, as in PyTorch (floats give inf and nan)."""
     if not _is_float(y.dtype) and bool(y._device.to_host(y._device.max(y._device.equal(
-            y.data, 0)))):
+            y._data, 0)))):
         raise ZeroDivisionError(f"{op}: integer division by zero (shapes {x.shape} and "
                                 f"{y.shape})")
 
@@ -6456,7 +6491,7 @@ def _check_index_range(op, index, n, axis, shape):
     if not index.numel():
         return
     d = index._device
-    low, high = (int(d.to_host(extreme(index.data))) for extreme in (d.min, d.max))
+    low, high = (int(d.to_host(extreme(index._data))) for extreme in (d.min, d.max))
     if low < 0 or high >= n:
         raise IndexError(f"{op}: index {low if low < 0 else high} is out of range [0, {n}) for "
                          f"dim {axis} of a tensor of shape {shape}")
@@ -6731,7 +6766,7 @@ def where(condition, x, y):
     except ValueError:
         raise ValueError(f"where: shapes {cond.shape}, {x.shape} and {y.shape} cannot be "
                          "broadcast together") from None
-    return _where(cond.data, x, y)
+    return _where(cond._data, x, y)
 
 
 def maximum(x, y):
@@ -6972,7 +7007,7 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
         dtype = _result_dtype(seq.dtype, vals.dtype)
         seq, vals = seq.astype(dtype), vals.astype(dtype)
     d = seq._device
-    out = _wrap(d.astype(d.searchsorted(seq.data, vals.data, bool(right)), np.int64), d)
+    out = _wrap(d.astype(d.searchsorted(seq._data, vals._data, bool(right)), np.int64), d)
     return out.astype(np.int32) if out_int32 else out
 
 
@@ -7139,7 +7174,7 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None, requires_grad=False):
         raise ValueError(f"normal: size {size} differs from the shape {shape} of mean and std")
     d = like._device
     sample = d.array(_rng.standard_normal(shape).astype(like.dtype))
-    data = d.add(d.mul(sample, std.data), mean.data)
+    data = d.add(d.mul(sample, std._data), mean._data)
     return _zero_gradient("normal", data, [t for t in (mean, std) if isinstance(t, Tensor)])
 
 
@@ -7152,7 +7187,7 @@ def bernoulli(input, p=None):
         raise TypeError(f"bernoulli: probabilities must be floats, not {prob.dtype}")
     d = x._device
     draw = d.array(_rng.random(x.shape))
-    data = d.astype(d.less(draw, d.astype(prob.data, np.float64)), x.dtype)
+    data = d.astype(d.less(draw, d.astype(prob._data, np.float64)), x.dtype)
     return _zero_gradient("bernoulli", data, [x])
 
 
@@ -7352,7 +7387,7 @@ def _identity(x):
 def _cbrt(x):
     # sign(x) |x|^(1/3); its derivative 1 / (3 cbrt(x)^2) is infinite at 0
     d = x._device
-    data = d.mul(d.sign(x.data), d.pow(d.abs(x.data), 1 / 3))
+    data = d.mul(d.sign(x._data), d.pow(d.abs(x._data), 1 / 3))
     return _record("cbrt", data, (x,), lambda g, out, need: (g / (3 * out * out),))
 
 
@@ -7363,7 +7398,7 @@ def _heaviside(x1, x2):
 
 def _signbit(x):
     d = x._device
-    return _wrap(d.less(d.copysign(d.full(x.shape, 1, x.dtype), x.data), 0), d)
+    return _wrap(d.less(d.copysign(d.full(x.shape, 1, x.dtype), x._data), 0), d)
 
 
 def _divmod(x1, x2):
@@ -7576,7 +7611,7 @@ def _ufunc_outer(ufunc, a, b, dtype=None):
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     """Tensor.__array_ufunc__: record ufunc.method(*inputs) or refuse it (see above)."""
     tensors = _tensors(inputs)
-    grad = _state.grad_enabled and (builtins.any(t._rg for t in tensors) or _needs_grad(kwargs))
+    grad = is_grad_enabled() and (builtins.any(t._rg for t in tensors) or _needs_grad(kwargs))
     try:
         if method not in ("__call__", "reduce", "accumulate", "outer"):
             raise _NotRecorded(None)
@@ -8565,7 +8600,7 @@ def _np_angle(z, deg=False):
     # arctan2(0, x): 0 for x >= +0, pi for x <= -0; its gradient is zero
     x = _np_tensor(z)
     d = x._device
-    data = d.arctan2(d.full(x.shape, 0, x.dtype), x.data)
+    data = d.arctan2(d.full(x.shape, 0, x.dtype), x._data)
     return _off_graph("angle", x, d.mul(data, 180 / math.pi) if deg else data)
 
 
@@ -9511,9 +9546,9 @@ def _linalg_svd(A, full_matrices=True):
 def svdvals(A):
     """The singular values (..., k) of A, descending (torch.linalg.svdvals)."""
     _check_matrices("svdvals", A)
-    if A._rg and _state.grad_enabled:
+    if A._rg and is_grad_enabled():
         return _svd(A, False)[1]
-    return _wrap(A._device.svd(A.data, False, False), A._device)
+    return _wrap(A._device.svd(A._data, False, False), A._device)
 
 
 def _check_uplo(op, UPLO):
@@ -9535,9 +9570,9 @@ def eigvalsh(A, UPLO="L"):
     """The eigenvalues of the symmetric matrices A, ascending (torch.linalg.eigvalsh)."""
     _check_matrices("eigvalsh", A, square=True)
     _check_uplo("eigvalsh", UPLO)
-    if A._rg and _state.grad_enabled:
+    if A._rg and is_grad_enabled():
         return _eigh(A if UPLO == "L" else A.mT)[0]
-    a = A.data if UPLO == "L" else _mT(A._device, A.data)
+    a = A._data if UPLO == "L" else _mT(A._device, A._data)
     return _wrap(A._device.eigh(a)[0], A._device)
 
 
@@ -9545,7 +9580,7 @@ def _tolerance(value, A):
     """atol or rtol as a device array of A's dtype: a number, or a tensor of A's batch dims."""
     d = A._device
     if isinstance(value, Tensor):
-        return d.astype(value.data, A.dtype)
+        return d.astype(value._data, A.dtype)
     return d.full((), float(value), A.dtype)
 
 
@@ -9826,7 +9861,7 @@ class Module:
             g = p.grad
             if g is None or set_to_none:
                 p.grad = None
-            elif g._node is None and getattr(getattr(g.data, "flags", None), "writeable", True):
+            elif g._node is None and getattr(getattr(g._data, "flags", None), "writeable", True):
                 _write(g, 0)
             else:  # a recorded gradient (create_graph) or read-only memory: new zeros
                 p.grad = _wrap(g._device.full(g.shape, 0, g.dtype), g._device)
@@ -9858,10 +9893,10 @@ class Module:
                     continue
                 d = holder._device
                 if device is not None and device != d:
-                    holder.data, holder._device = device.array(d.to_host(holder.data)), device
+                    holder.data, holder._device = device.array(d.to_host(holder._data)), device
                     d = device
                 if dtype is not None and _is_float(holder.dtype) and holder.dtype != dtype:
-                    holder.data = d.astype(holder.data, dtype)
+                    holder.data = d.astype(holder._data, dtype)
         return self
 
     def double(self):
@@ -10435,7 +10470,7 @@ def _blend(buffer, value, momentum):
     """buffer <- (1 - momentum) buffer + momentum value, in place."""
     with no_grad():
         new = buffer * (1 - momentum) + value.detach() * momentum
-    _write(buffer, new.data)
+    _write(buffer, new._data)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -10505,7 +10540,7 @@ def _score_mask(op, mask, scores, attend):
         d = scores._device
         inf = d.full((), -math.inf, scores.dtype)
         zero = d.full((), 0, scores.dtype)
-        data = d.where(mask.data, zero, inf) if attend else d.where(mask.data, inf, zero)
+        data = d.where(mask._data, zero, inf) if attend else d.where(mask._data, inf, zero)
         return _wrap(data, d)
     if not _is_float(mask.dtype):
         raise TypeError(f"{op}: a mask must be bool or floating, not {mask.dtype}")
@@ -10523,7 +10558,7 @@ def _attention_weights(scores, masked):
     `masked`, a row that is all -inf (a query that may attend to nothing) gets zeros instead
     of nan, as torch's scaled_dot_product_attention."""
     d = scores._device
-    top = d.max(scores.data, (scores.ndim - 1,), True)
+    top = d.max(scores._data, (scores.ndim - 1,), True)
     if masked:
         top = d.where(d.equal(top, -math.inf), d.full((), 0, scores.dtype), top)
     e = (scores - _wrap(top, d)).exp()
@@ -10782,7 +10817,7 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
     # The output then takes one element per window from the input, so the gradient goes to
     # that element alone, as torch's max_pool: the first maximum, or the last nan.
     flat = x.reshape(-1)
-    data = d.reshape(flat.data, shape)
+    data = d.reshape(flat._data, shape)
     plan = _max_pool_plan(d, shape, x.dtype, kernel, stride, dilation, widths)
     if plan.outside is not None:  # zeros inside, -inf outside; adding keeps inf and nan
         data = d.add(d.pad(data, ((0, 0), (0, 0)) + widths), plan.outside)
@@ -11240,7 +11275,7 @@ class BatchNorm1d(Module):
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             count = self.num_batches_tracked
-            _write(count, count._device.add(count.data, 1))
+            _write(count, count._device.add(count._data, 1))
             if self.momentum is None:  # a cumulative moving average
                 momentum = 1.0 / count.item()
         use_batch = self.training or (self.running_mean is None and self.running_var is None)
@@ -11628,7 +11663,7 @@ def _lstm_step(gates, c):
     lead = (slice(None),) * (gates.ndim - 1)
 
     def part(k):  # the k-th gate block of the pre-activations, raw
-        return d.getitem(gates.data, lead + (slice(k * n, (k + 1) * n),))
+        return d.getitem(gates._data, lead + (slice(k * n, (k + 1) * n),))
 
     si, sf, tg = d.sigmoid(part(0)), d.sigmoid(part(1)), d.tanh(part(2))
     so = d.sigmoid(part(3))
@@ -11642,16 +11677,16 @@ def _lstm_step(gates, c):
             dgates = cat([g * gg * i * (1 - i), g * c * f * (1 - f), g * i * (1 - gg * gg),
                           zeros_like(i)], -1)
             return dgates, g * f
-        gd = g.data
+        gd = g._data
         di = d.mul(d.mul(gd, tg), d.mul(si, d.subtract(1, si)))
-        df = d.mul(d.mul(gd, c.data), d.mul(sf, d.subtract(1, sf)))
+        df = d.mul(d.mul(gd, c._data), d.mul(sf, d.subtract(1, sf)))
         dg = d.mul(d.mul(gd, si), d.subtract(1, d.mul(tg, tg)))
         return (_wrap(d.concatenate([di, df, dg, zeros], -1), d) if need[0] else None,
                 _wrap(d.mul(gd, sf), d) if need[1] else None)
 
-    c_new = _record("lstm_cell", d.add(d.mul(si, tg), d.mul(sf, c.data)), (gates, c),
+    c_new = _record("lstm_cell", d.add(d.mul(si, tg), d.mul(sf, c._data)), (gates, c),
                     cell_backward)
-    tc = d.tanh(c_new.data)
+    tc = d.tanh(c_new._data)
 
     def hidden_backward(g, out, need):
         # dh'/do = tanh(c') s'(o); dh'/dc' = s(o) tanh'(c')
@@ -11659,7 +11694,7 @@ def _lstm_step(gates, c):
             o, t = gates.chunk(4, -1)[3].sigmoid(), c_new.tanh()
             dgates = cat([zeros_like(o)] * 3 + [g * t * o * (1 - o)], -1)
             return dgates, g * o * (1 - t * t)
-        gd = g.data
+        gd = g._data
         do = d.mul(d.mul(gd, tc), d.mul(so, d.subtract(1, so)))
         dc = d.mul(d.mul(gd, so), d.subtract(1, d.mul(tc, tc)))
         return (_wrap(d.concatenate([zeros, zeros, zeros, do], -1), d) if need[0] else None,
@@ -12697,10 +12732,10 @@ class DistributedSampler:
 
 def _shared_view(torch, t):
     """A torch view of tensor t's memory, making t's array contiguous and writable first."""
-    if isinstance(t.data, np.generic) or (isinstance(t.data, np.ndarray) and not (
-            t.data.flags.c_contiguous and t.data.flags.writeable)):
-        t.data = np.array(t.data)
-    return _torch_view(torch, t.data)
+    if isinstance(t._data, np.generic) or (isinstance(t._data, np.ndarray) and not (
+            t._data.flags.c_contiguous and t._data.flags.writeable)):
+        t._data = np.array(t._data)
+    return _torch_view(torch, t._data)
 
 
 class _Bucket:
@@ -12759,7 +12794,7 @@ class _Reducer:
         if p.grad is None:
             part[...] = 0
         else:
-            part[...] = p.grad.data.reshape(-1)
+            part[...] = p.grad._data.reshape(-1)
         self.ready.add(id(p))
         bucket.pending -= 1
 
@@ -12824,7 +12859,7 @@ class _Reducer:
 
 def _write_grad(p, value):
     """p.grad = value (flat), in place where p.grad's array allows it."""
-    g = None if p.grad is None else p.grad.data
+    g = None if p.grad is None else p.grad._data
     if g is None or isinstance(g, np.generic) or (
             isinstance(g, np.ndarray) and not g.flags.writeable):
         p.grad = _wrap(p._device.copy(value.reshape(p.shape)), p._device)
@@ -12974,7 +13009,7 @@ def _state_value(op, index, key, value, p):
         return int(host.item())
     d = p._device
     if isinstance(value, Tensor) and value._device == d:
-        data = value.data
+        data = value._data
     else:  # a NumPy array, a torch tensor, a tensor of another device
         host = _host_value(value)
         if host.dtype.kind not in "biufc":
@@ -13032,7 +13067,7 @@ def _reals(op, **options):
 
 def _zero_(t):
     """Zero a gradient in place where it owns writable memory, else give it new zeros."""
-    writeable = getattr(getattr(t.data, "flags", None), "writeable", True)
+    writeable = getattr(getattr(t._data, "flags", None), "writeable", True)
     if t._rg or not writeable:  # a recorded gradient (create_graph), a view or a NumPy scalar
         return _zeros_like(t)
     return _write(t, 0)
@@ -13117,7 +13152,7 @@ class Optimizer:
                         continue
                     grad = -p.grad if group.get("maximize") else p.grad
                     new = self.update(p, grad, self.state.setdefault(p, {}), group)
-                    _write(p, new.data)
+                    _write(p, new._data)
         return loss
 
     def update(self, p, grad, state, group):
@@ -13366,16 +13401,16 @@ def torch_params(params):
         if not isinstance(p, Tensor):
             raise TypeError(f"torch_params: expected simplegrad Tensors, not {type(p).__name__}")
         p.requires_grad_(True)
-        tp = _torch_view(torch, p.data).requires_grad_(True)
+        tp = _torch_view(torch, p._data).requires_grad_(True)
 
         def restart(g, tp=tp, p=p):
             if tp.grad is None:  # torch's zero_grad() ran: accumulation starts again
                 p.grad = None
 
         def share(p, tp=tp):
-            if isinstance(p.grad.data, np.generic):  # a 0-d result: give it real memory
-                p.grad.data = np.array(p.grad.data)
-            tp.grad = _torch_view(torch, p.grad.data)
+            if isinstance(p.grad._data, np.generic):  # a 0-d result: give it real memory
+                p.grad._data = np.array(p.grad._data)
+            tp.grad = _torch_view(torch, p.grad._data)
 
         p.register_hook(restart)
         p.register_post_accumulate_grad_hook(share)
@@ -13532,7 +13567,7 @@ def _as_tuple(x):
 
 def _float64_host(t):
     """A float64 NumPy copy of a tensor's values."""
-    return np.array(t._device.to_host(t.data), dtype=np.float64)
+    return np.array(t._device.to_host(t._data), dtype=np.float64)
 
 
 def _checked_inputs(op, inputs):
@@ -13593,7 +13628,7 @@ def _numerical_jacobians(fn, inputs, checked, outs, eps):
            for k, outputs_numel in outs.items() for i in checked}
     for i in checked:
         x = inputs[i]
-        d, saved = x._device, x.data
+        d, saved = x._device, x._data
         base = _float64_host(x)
         try:
             for j in range(base.size):

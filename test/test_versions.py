@@ -41,10 +41,12 @@ def test_an_optimizer_step_between_forward_and_backward_is_refused():
     opt = optim.SGD(layer.parameters(), lr=0.1)
     x = sg.Tensor(np.ones((4, 3)))
     layer(x).sum().backward()
-    loss = layer(x).sum()  # saves a view of the weight, at version 1 (its initialisation)
-    assert layer.weight._version == 1
-    opt.step()              # version 2
-    with pytest.raises(RuntimeError, match=MODIFIED.format(op="matmul", now=2, then=1)):
+    loss = layer(x).sum()  # saves a view of the weight (initialised, then made float64)
+    version = layer.weight._version
+    opt.step()
+    assert layer.weight._version == version + 1
+    with pytest.raises(RuntimeError, match=MODIFIED.format(op="matmul", now=version + 1,
+                                                            then=version)):
         loss.backward()
 
 
@@ -117,3 +119,26 @@ def test_buffers_and_zero_grad_are_counted():
     layer(sg.Tensor(np.ones((1, 2), np.float32))).sum().backward()
     layer.zero_grad(set_to_none=False)
     assert layer.weight.grad._version == 1
+
+
+def test_assigning_data_counts_including_the_augmented_form():
+    w = leaf([1.0, 2.0, 3.0])
+    y = (w * w).sum()
+    w.data -= 0.5 * np.ones(3)  # Python assigns the result back to w.data: counted
+    assert w._version == 1
+    with pytest.raises(RuntimeError, match=MODIFIED.format(op="mul", now=1, then=0)):
+        y.backward()
+    w.data = np.zeros(3)
+    assert w._version == 2
+    with pytest.raises(TypeError, match=r"Tensor\.data: needs an array"):
+        w.data = [1.0, 2.0, 3.0]
+    assert w._version == 2
+
+
+def test_load_state_dict_counts():
+    layer = nn.Linear(2, 2).double()
+    x = sg.Tensor(np.ones((1, 2)))
+    loss = layer(x).sum()
+    layer.load_state_dict(nn.Linear(2, 2).double().state_dict())
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
