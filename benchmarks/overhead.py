@@ -2,6 +2,11 @@
 
     python benchmarks/overhead.py            # both workloads
     python benchmarks/overhead.py --ops 2000 # a shorter elementwise chain
+    python benchmarks/overhead.py --against old/simplegrad.py  # a change's per-op cost
+
+With --against, the elementwise chains of this simplegrad.py and of another copy of the file (an
+earlier commit, say) are timed in the same run, alternating, and their per-op times compared: the
+cost of an engine change, with the machine's drift falling on both alike.
 
 1. 10,000 elementwise ops on 1-element tensors, forward plus backward, in two chains:
    "params": y = tanh(y * w + b) repeated (three ops a step), where w and b require grad,
@@ -14,6 +19,7 @@
 """
 
 import argparse
+import importlib.util
 
 import numpy as np
 import torch
@@ -22,13 +28,13 @@ from common import compare, machine, report
 import simplegrad as sg
 
 
-def elementwise_chain(lib, steps, dtype, variant):
+def elementwise_chain(lib, steps, dtype, variant, module=sg):
     if lib == "torch":
         def make(v, grad):
             return torch.tensor([v], dtype=dtype, requires_grad=grad)
     else:
         def make(v, grad):
-            return sg.Tensor(np.array([v], dtype=dtype), requires_grad=grad)
+            return module.Tensor(np.array([v], dtype=dtype), requires_grad=grad)
     params = variant == "params"
     x, w, b, e = make(0.5, True), make(0.9, params), make(0.1, params), make(0.05, False)
 
@@ -80,14 +86,32 @@ def matmul_chain(lib, n, depth, dtype):
     return run
 
 
+def against(path, steps, repeat):
+    """Per-op time of this simplegrad.py and of the one at path, in one run."""
+    spec = importlib.util.spec_from_file_location("simplegrad_other", path)
+    other = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(other)
+    for variant in ("params", "input"):
+        best = compare({"this": elementwise_chain("sg", steps, np.float32, variant),
+                        "other": elementwise_chain("sg", steps, np.float32, variant, other)},
+                       repeat, rounds=6)
+        ours, theirs = (best[k] / (3 * steps) * 1e6 for k in ("this", "other"))
+        print(f"{3 * steps} ops on 1 element ({variant}), fwd+bwd, per op: this {ours:.3f} us, "
+              f"{path} {theirs:.3f} us: {ours / theirs - 1:+.1%}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=10_000, help="elementwise ops in the chain")
     parser.add_argument("--size", type=int, default=512, help="matrix size of the matmul chain")
     parser.add_argument("--depth", type=int, default=8, help="matmuls in the chain")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs; the best is kept")
+    parser.add_argument("--against", metavar="PATH",
+                        help="another simplegrad.py whose per-op time to compare with this one's")
     args = parser.parse_args()
     print(machine())
+    if args.against:
+        return against(args.against, args.ops // 3, args.repeat)
     steps = args.ops // 3
     for variant in ("params", "input"):
         best = compare({"simplegrad": elementwise_chain("simplegrad", steps, np.float32, variant),
