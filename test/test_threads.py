@@ -66,6 +66,39 @@ def test_overlapping_no_grad_blocks_leave_each_thread_right():
     assert sg.is_grad_enabled()
 
 
+def test_ops_under_no_grad_record_nothing_while_other_threads_come_and_go():
+    # ops read a count of the threads with recording off before their own thread's mode: the
+    # count must stay right as blocks in other threads open and close around this one's
+    w = sg.Tensor(np.ones(3), requires_grad=True)
+    a_in, b_in, a_out, b_check = (threading.Event() for _ in range(4))
+    seen = {}
+
+    def a():
+        with sg.no_grad():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with sg.no_grad():
+            b_in.set()
+            a_out.wait(5)  # a's block has closed, b's is still open
+            seen["inside"] = (w * 2).requires_grad
+            b_check.set()
+        seen["after"] = (w * 2).requires_grad
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    assert b_check.wait(5)
+    assert (w * 2).requires_grad  # the main thread records all along
+    for t in threads:
+        t.join()
+    assert seen == {"inside": False, "after": True}
+    assert sg._threads_without_grad == 0
+
+
 def test_grad_mode_is_per_thread():
     seen = {}
     entered, leave = threading.Event(), threading.Event()
