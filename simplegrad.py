@@ -84,7 +84,8 @@ __all__ = [
     "tensor_split", "array_split", "hsplit", "vsplit", "dsplit", "searchsorted", "var_mean",
     "std_mean", "vector_norm", "empty", "empty_like", "randint", "randint_like", "randperm",
     "normal", "bernoulli", "multinomial", "linspace", "logspace", "tril_indices",
-    "triu_indices",
+    "triu_indices", "mm", "bmm", "mv", "isclose", "allclose", "equal", "is_tensor",
+    "from_numpy", "as_tensor",
 ]
 
 float16, float32, float64 = np.float16, np.float32, np.float64
@@ -4693,6 +4694,17 @@ class Tensor(metaclass=_TensorMeta):
     def numel(self):
         return _size(self._data.shape)
 
+    def dim(self):
+        return len(self._data.shape)
+
+    def element_size(self):
+        """Bytes per element, as torch's."""
+        return self._data.dtype.itemsize
+
+    @property
+    def nbytes(self):
+        return _size(self._data.shape) * self._data.dtype.itemsize
+
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -4851,6 +4863,9 @@ class Tensor(metaclass=_TensorMeta):
     def bool(self):
         return self.astype(np.bool_)
 
+    def type_as(self, other):
+        return self.astype(other.dtype)
+
     # ---- devices ----------------------------------------------------------------------------
     def to(self, *args, dtype=None, device=None):
         """This tensor on another device and/or with another dtype, as torch's to(device),
@@ -4875,6 +4890,28 @@ class Tensor(metaclass=_TensorMeta):
 
     def contiguous(self):
         return self
+
+    # ---- creation: new tensors on this one's device, of its dtype unless given ------------
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        """A new tensor of data, with this one's dtype (unless given) and device."""
+        return Tensor(_host_array(data, dtype or self.dtype), requires_grad=requires_grad,
+                      device=self._device)
+
+    def _new(self, op, size, fill_value, dtype, requires_grad):
+        value = _real(op, "fill_value", fill_value)
+        data = self._device.full(_new_shape(op, size), value, np.dtype(dtype or self.dtype))
+        return Tensor(data, requires_grad=requires_grad, device=self._device)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        """A new tensor of size filled with fill_value, with this one's dtype (unless given)
+        and device; new_zeros and new_ones likewise."""
+        return self._new("new_full", size, fill_value, dtype, requires_grad)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        return self._new("new_zeros", size, 0, dtype, requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        return self._new("new_ones", size, 1, dtype, requires_grad)
 
     # ---- arithmetic -------------------------------------------------------------------------
     def __add__(self, other):
@@ -5638,6 +5675,13 @@ class Tensor(metaclass=_TensorMeta):
         if not dims or dims == (None,):
             return self.permute(tuple(reversed(range(self.ndim))))
         return self.permute(*dims)
+
+    def t(self):
+        """The transpose of a matrix; a vector or a number as it is (torch's t())."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t: expects a tensor of at most 2 dims, got shape {self.shape}; "
+                               "use transpose(dim0, dim1) or mT")
+        return self.transpose(0, 1) if self.ndim == 2 else self
 
     @property
     def T(self):
@@ -7251,6 +7295,94 @@ def tril_indices(row, col, offset=0, *, dtype=np.int64):
 def triu_indices(row, col, offset=0, *, dtype=np.int64):
     """The (row, column) indices of the upper triangle of a row x col matrix, 2 x N."""
     return _create(np.stack(np.triu_indices(row, offset, col)), dtype, False)
+
+
+# ---- torch's matrix products (linear algebra): mm, bmm, mv -----------------------------------
+
+def _matrix_product(op, x, y, ranks):
+    """torch's mm, bmm and mv: matmul with the operands' ranks checked as torch checks them."""
+    like = x if isinstance(x, Tensor) else y
+    x, y = _tensor(x, like, op), _tensor(y, like, op)
+    if (x.ndim, y.ndim) != ranks:
+        raise RuntimeError(f"{op}: expected operands of {ranks[0]} and {ranks[1]} dims, got "
+                           f"shapes {x.shape} and {y.shape}")
+    if op == "bmm" and x.shape[0] != y.shape[0]:
+        raise RuntimeError(f"bmm: the batch sizes of shapes {x.shape} and {y.shape} differ")
+    return matmul(x, y)
+
+
+def mm(input, mat2):
+    """Product of two matrices (no broadcasting), as torch.mm."""
+    return _matrix_product("mm", input, mat2, (2, 2))
+
+
+def bmm(input, mat2):
+    """Batched product of (b, n, m) and (b, m, p) tensors, as torch.bmm."""
+    return _matrix_product("bmm", input, mat2, (3, 3))
+
+
+def mv(input, vec):
+    """Product of a matrix and a vector, as torch.mv."""
+    return _matrix_product("mv", input, vec, (2, 1))
+
+
+# ---- comparisons of whole tensors, and conversions from NumPy ---------------------------------
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Where |input - other| <= atol + rtol |other| (equal values, infinities included, are
+    close; nan is close to nan only with equal_nan), as a bool tensor, as torch.isclose."""
+    like = input if isinstance(input, Tensor) else other
+    a, b = (_tensor(v, like, "isclose").detach() for v in (input, other))
+    rtol, atol = _real("isclose", "rtol", rtol), _real("isclose", "atol", atol)
+    if rtol < 0 or atol < 0:
+        raise RuntimeError(f"isclose: rtol and atol must be non-negative, got {rtol} and {atol}")
+    with no_grad():
+        a, b = _operands("isclose", a, b)
+        if not np.issubdtype(a.dtype, np.inexact):
+            a, b = a.astype(np.float64), b.astype(np.float64)
+        finite = a.isfinite() & b.isfinite()
+        a0, b0 = where(finite, a, 0), where(finite, b, 0)  # no inf - inf
+        close = (a == b) | (finite & ((a0 - b0).abs() <= atol + rtol * b0.abs()))
+        return close | (a.isnan() & b.isnan()) if equal_nan else close
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Whether every element is close (isclose), as a Python bool, as torch.allclose."""
+    return builtins.bool(isclose(input, other, rtol, atol, equal_nan).all())
+
+
+def equal(input, other):
+    """Whether the two tensors have the same shape and the same values, as torch.equal."""
+    for v in (input, other):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"equal: expected two tensors, got {_describe(v)}")
+    return input.shape == other.shape and builtins.bool((input.detach() == other.detach()).all())
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def from_numpy(ndarray):
+    """A tensor on the NumPy device that shares ndarray's memory, as torch.from_numpy."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy: expected a NumPy array, got {_describe(ndarray)}")
+    return Tensor(ndarray, device=NumpyDevice())
+
+
+def as_tensor(data, dtype=None, device=None):
+    """data as a tensor, sharing its memory where the dtype and device allow (a tensor is
+    returned as it is), as torch.as_tensor."""
+    device = None if device is None else _device_named("as_tensor", device)
+    if isinstance(data, Tensor):
+        if device is not None and device != data._device:
+            data = data.to(device)
+        return data if dtype is None else data.astype(dtype)
+    return Tensor(data, dtype=dtype, device=device)
+
+
+for _f in (mm, bmm, mv, isclose, allclose, equal):  # as methods too: x.mm(y), x.isclose(y)
+    setattr(Tensor, _f.__name__, _f)
 
 
 # ---- module-level functions: torch.sin(x) for x.sin() -----------------------------------------
