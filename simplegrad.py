@@ -74,7 +74,8 @@ __all__ = [
     "is_grad_enabled", "grad", "einsum", "matmul", "cat", "concatenate", "stack", "where",
     "maximum", "minimum", "zeros", "ones", "full", "arange", "eye", "randn", "rand",
     "zeros_like", "ones_like", "full_like", "randn_like", "rand_like", "manual_seed",
-    "float16", "float32", "float64", "int32", "int64", "uint8",
+    "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "half",
+    "double", "short", "long",
     "nn", "save", "load", "DataLoader", "TensorDataset", "DistributedSampler",
     "optim", "Adam",
     "profile", "detect_anomaly", "AnomalyError",
@@ -89,7 +90,9 @@ __all__ = [
 ]
 
 float16, float32, float64 = np.float16, np.float32, np.float64
-int32, int64, uint8 = np.int32, np.int64, np.uint8
+int8, int16, int32, int64, uint8 = np.int8, np.int16, np.int32, np.int64, np.uint8
+# torch's other names for them (float, int and bool stay Python's builtins in this module)
+half, double, short, long = np.float16, np.float64, np.int16, np.int64
 
 
 # ================================================================================================

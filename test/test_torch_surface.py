@@ -159,3 +159,12 @@ def test_type_as_and_new_tensors_as_torch(device):
     assert t.new_zeros(2, requires_grad=True).requires_grad
     with pytest.raises(RuntimeError, match=r"new_zeros: cannot make a tensor of negative size"):
         t.new_zeros(-1)
+
+
+@pytest.mark.parametrize("name", ["float16", "float32", "float64", "int8", "int16", "int32",
+                                  "int64", "uint8", "half", "double", "short", "long"])
+def test_dtype_names_as_torch(name):
+    expected = torch.zeros(2, dtype=getattr(torch, name)).numpy().dtype
+    assert np.dtype(getattr(sg, name)) == expected
+    assert sg.zeros(2, dtype=getattr(sg, name)).dtype == expected
+    assert sg.Tensor(np.ones(2)).astype(getattr(sg, name)).dtype == expected
