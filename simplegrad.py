@@ -86,7 +86,7 @@ __all__ = [
     "std_mean", "vector_norm", "empty", "empty_like", "randint", "randint_like", "randperm",
     "normal", "bernoulli", "multinomial", "linspace", "logspace", "tril_indices",
     "triu_indices", "mm", "bmm", "mv", "isclose", "allclose", "equal", "is_tensor",
-    "from_numpy", "as_tensor",
+    "from_numpy", "as_tensor", "device", "cuda",
 ]
 
 float16, float32, float64 = np.float16, np.float32, np.float64
@@ -3026,6 +3026,29 @@ def _device_named(op, device):
         return CupyDevice(int(device[5:] or 0))
     raise TypeError(f"{op}: a device is a simplegrad Device, 'cpu' or 'cuda[:N]', not "
                     f"{device!r}")
+
+
+def device(name):
+    """The Device for one of torch's names ("cpu", "cuda", "cuda:N"), as torch.device; a Device
+    is returned as it is. "cuda" needs CuPy and a GPU (an ImportError saying so otherwise)."""
+    return _device_named("device", name)
+
+
+class cuda:
+    """torch.cuda's questions, answered for the CuPy device: `if sg.cuda.is_available()`."""
+
+    @staticmethod
+    def device_count():
+        """How many GPUs CuPy sees; 0 without CuPy or a driver."""
+        try:
+            import cupy
+            return cupy.cuda.runtime.getDeviceCount()
+        except Exception:  # no CuPy, no driver, no GPU: all mean none to use
+            return 0
+
+    @staticmethod
+    def is_available():
+        return cuda.device_count() > 0
 
 
 def _to_device(x, device):

@@ -42,7 +42,7 @@ NOT_OPS = {
     "register_post_accumulate_grad_hook", "detach", "detach_",
     "astype", "type", "float", "double", "half", "long", "int", "bool", "to", "cpu",
     "contiguous", "numpy", "item", "tolist", "size", "numel", "dim", "element_size", "type_as",
-    "allclose", "equal", "is_tensor", "from_numpy", "as_tensor",
+    "allclose", "equal", "is_tensor", "from_numpy", "as_tensor", "device",
     "manual_seed", "is_grad_enabled", "grad", "save", "load", "draw_graph", "gradcheck",
     "gradgradcheck",
 }

@@ -168,3 +168,29 @@ def test_dtype_names_as_torch(name):
     assert np.dtype(getattr(sg, name)) == expected
     assert sg.zeros(2, dtype=getattr(sg, name)).dtype == expected
     assert sg.Tensor(np.ones(2)).astype(getattr(sg, name)).dtype == expected
+
+
+def _cupy_gpus():
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount()
+    except Exception:
+        return 0
+
+
+def test_device_names_and_cuda_availability():
+    gpus = _cupy_gpus()
+    assert sg.cuda.device_count() == gpus
+    assert sg.cuda.is_available() is (gpus > 0)
+    cpu = sg.device("cpu")
+    assert isinstance(cpu, sg.NumpyDevice) and sg.device(cpu) is cpu
+    t = sg.Tensor(np.ones(2)).to(sg.device("cuda" if sg.cuda.is_available() else "cpu"))
+    assert t.device == (sg.device("cuda") if gpus else cpu)
+    with pytest.raises(TypeError, match=r"device: a device is a simplegrad Device, 'cpu' or "
+                                        r"'cuda\[:N\]', not 'tpu'"):
+        sg.device("tpu")
+    try:
+        import cupy  # noqa: F401
+    except ImportError:  # without CuPy, "cuda" names a device that cannot be made
+        with pytest.raises(ImportError, match=r"CupyDevice needs CuPy and an NVIDIA GPU"):
+            sg.device("cuda")
