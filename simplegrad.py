@@ -7334,6 +7334,10 @@ def _matrix_product(op, x, y, ranks):
                            f"shapes {x.shape} and {y.shape}")
     if op == "bmm" and x.shape[0] != y.shape[0]:
         raise RuntimeError(f"bmm: the batch sizes of shapes {x.shape} and {y.shape} differ")
+    inner = y.shape[0] if op == "mv" else y.shape[-2]
+    if x.shape[-1] != inner:
+        raise RuntimeError(f"{op}: shapes {x.shape} and {y.shape} cannot be multiplied "
+                           f"({x.shape[-1]} != {inner})")
     return matmul(x, y)
 
 
